@@ -1,0 +1,32 @@
+"""Read-only helpers for walking a functional Keras graph."""
+
+import keras
+from keras.src.models.functional import Functional
+
+
+def check_functional(model):
+    """Raises a `ValueError` unless `model` is a functional `keras.Model`."""
+    if isinstance(model, keras.Sequential) or not isinstance(model, Functional):
+        raise ValueError(
+            "This needs a functional keras.Model (built from keras.Input). "
+            f"Received: model of type {type(model).__name__}"
+        )
+
+
+def layer_node(layer, model):
+    """Returns the node where `layer` is called inside `model`'s own graph.
+
+    A layer shared by two models (as after `insert_temporal_blocks`) has a node in
+    each; this picks `model`'s.
+    """
+    operations = {id(op) for op in model.operations}
+    for node in layer._inbound_nodes:
+        if all(id(t._keras_history.operation) in operations for t in node.output_tensors):
+            return node
+    raise ValueError(f"Layer '{layer.name}' is not called inside model '{model.name}'.")
+
+
+def producer_node(tensor):
+    """Returns the node that produced a symbolic `tensor`."""
+    history = tensor._keras_history
+    return history.operation._inbound_nodes[history.node_index]

@@ -1,0 +1,56 @@
+"""Loading pretrained backbone weights: ImageNet downloads and local files."""
+
+import os
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Raised when pretrained weights cannot be fetched or read."""
+
+
+def download_imagenet(description, build):
+    """Runs `build()`, which downloads ImageNet weights, with a clear offline error.
+
+    Args:
+        description: str. Names the download in the error message.
+        build: callable returning the backbone with ImageNet weights loaded.
+
+    Returns:
+        What `build()` returns.
+    """
+    try:
+        return build()
+    except Exception as error:  # Keras and KerasCV raise plain Exception / OSError.
+        raise WeightsUnavailableError(
+            f"Could not download the ImageNet weights of {description}: {error}. "
+            "This machine may be offline. Fetch the backbone's weights file where the "
+            "network is reachable and pass its path instead: weights='/path/to/file'."
+        ) from error
+
+
+def load_backbone_weights(backbone, weights):
+    """Loads `weights` (`None` or a file path) into `backbone`.
+
+    Args:
+        backbone: the `keras.Model` to load into.
+        weights: `None` (keep the random initialization) or the path of a weights file
+            saved from the same backbone (`.weights.h5`, or a Keras Applications `.h5`).
+    """
+    if weights is None:
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(
+            "`weights` must be None, 'imagenet' or the path of a weights file. "
+            f"Received: weights={weights!r}"
+        )
+    if not os.path.isfile(weights):
+        raise ValueError(
+            "`weights` must be None, 'imagenet' or the path of an existing weights "
+            f"file. Received: weights={os.fspath(weights)!r} (no such file)"
+        )
+    try:
+        backbone.load_weights(weights)
+    except Exception as error:
+        raise WeightsUnavailableError(
+            f"Could not load backbone weights from {os.fspath(weights)!r} into "
+            f"'{backbone.name}': {error}"
+        ) from error
