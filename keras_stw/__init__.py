@@ -17,7 +17,11 @@ from keras_stw.models import (
     build_resnet_backbone,
     video_resnet,
 )
-from keras_stw.surgery import ResidualBlock, find_residual_blocks, insert_temporal_blocks
+from keras_stw.surgery import (
+    ResidualBlock,
+    find_residual_blocks,
+    insert_temporal_blocks,
+)
 
 __version__ = "0.1.0"
 

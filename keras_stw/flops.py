@@ -45,9 +45,7 @@ def _frame_macs(model):
             continue
         node = graph.layer_node(layer, model)
         if node.input_tensors:
-            total += _layer_macs(
-                layer, node.input_tensors[0].shape, node.output_tensors[0].shape
-            )
+            total += _layer_macs(layer, node.input_tensors[0].shape, node.output_tensors[0].shape)
     return total
 
 

@@ -126,8 +126,17 @@ def insert_temporal_blocks(
             args = (temporal(args[0]), *args[1:])
         return layer(*args, **kwargs)
 
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(
+            batch_shape=t.shape, dtype=t.dtype, name=t._keras_history.operation.name
+        ),
+        model.input,
+    )
     return keras.models.clone_model(
-        model, clone_function=lambda layer: layer, call_function=call_function
+        model,
+        input_tensors=inputs,
+        clone_function=lambda layer: layer,
+        call_function=call_function,
     )
 
 

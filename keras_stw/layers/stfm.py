@@ -66,8 +66,7 @@ class STFM(keras.layers.Layer):
         self._fractions = _validate_ratios(ratios)
         if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
             raise ValueError(
-                "`kernel_size` must be a positive integer. "
-                f"Received: kernel_size={kernel_size!r}"
+                f"`kernel_size` must be a positive integer. Received: kernel_size={kernel_size!r}"
             )
         # === Config ===
         self.num_frames = num_frames
@@ -126,9 +125,7 @@ class STFM(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "padding": self.padding,
                 "use_bias": self.use_bias,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )

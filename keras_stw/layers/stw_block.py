@@ -71,9 +71,7 @@ class STWBlock(keras.layers.Layer):
                 name="stfm",
             )
         if combination != "stfm":
-            self.twm = TWM(
-                num_frames, padding=padding, dtype=self.dtype_policy, name="twm"
-            )
+            self.twm = TWM(num_frames, padding=padding, dtype=self.dtype_policy, name="twm")
 
     def build(self, input_shape):
         temporal_ops.validate_frame_shape(input_shape, self.num_frames, "STWBlock")

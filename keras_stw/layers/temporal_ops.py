@@ -18,17 +18,14 @@ def validate_num_frames(num_frames):
     """Raises a `ValueError` unless `num_frames` is a positive integer."""
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
         raise ValueError(
-            "`num_frames` must be a positive integer. "
-            f"Received: num_frames={num_frames!r}"
+            f"`num_frames` must be a positive integer. Received: num_frames={num_frames!r}"
         )
 
 
 def validate_padding(padding):
     """Raises a `ValueError` unless `padding` names a clip-end padding mode."""
     if padding not in PADDING_MODES:
-        raise ValueError(
-            f"`padding` must be one of {PADDING_MODES}. Received: padding={padding!r}"
-        )
+        raise ValueError(f"`padding` must be one of {PADDING_MODES}. Received: padding={padding!r}")
 
 
 def validate_frame_shape(input_shape, num_frames, layer_name):

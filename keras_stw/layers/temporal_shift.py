@@ -34,8 +34,7 @@ class TemporalShift(keras.layers.Layer):
         temporal_ops.validate_padding(padding)
         if isinstance(shift_div, bool) or not isinstance(shift_div, int) or shift_div < 2:
             raise ValueError(
-                "`shift_div` must be an integer of at least 2. "
-                f"Received: shift_div={shift_div!r}"
+                f"`shift_div` must be an integer of at least 2. Received: shift_div={shift_div!r}"
             )
         # === Config ===
         self.num_frames = num_frames

@@ -66,9 +66,7 @@ class TWM(keras.layers.Layer):
             shape=(3, input_shape[-1]),
             initializer=self.kernel_initializer,
         )
-        self.bias = self.add_weight(
-            name="bias", shape=(), initializer=self.bias_initializer
-        )
+        self.bias = self.add_weight(name="bias", shape=(), initializer=self.bias_initializer)
 
     def gate_logits(self, inputs):
         """Returns `U`, shape `(batch * num_frames, H, W, 1)`."""
@@ -93,9 +91,7 @@ class TWM(keras.layers.Layer):
             {
                 "num_frames": self.num_frames,
                 "padding": self.padding,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             }
         )

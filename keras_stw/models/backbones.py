@@ -5,7 +5,12 @@ import keras
 from keras_stw.models import weights as weights_lib
 
 BACKBONE_SOURCES = ("keras_cv", "keras")
-STACKWISE_BLOCKS = {26: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+STACKWISE_BLOCKS = {
+    26: (2, 2, 2, 2),
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+}
 APPLICATIONS = {50: "ResNet50", 101: "ResNet101", 152: "ResNet152"}
 
 # What each source's ImageNet weights were trained on, in [0, 255] pixel units.
@@ -27,6 +32,7 @@ def build_resnet_backbone(
     input_shape=(224, 224, 3),
     weights=None,
     base_width: int = 64,
+    name: str = "backbone",
 ) -> keras.Model:
     """Builds a frame-level ResNet v1 without its classifier.
 
@@ -41,6 +47,7 @@ def build_resnet_backbone(
             Defaults to `None`.
         base_width: int. Filters of the first stage (KerasCV only); the stages have
             `base_width * (1, 2, 4, 8)`. Defaults to `64`, the standard width.
+        name: str. The backbone model's name. Defaults to `"backbone"`.
 
     Returns:
         A functional `keras.Model` from frames to the last feature map.
@@ -52,8 +59,8 @@ def build_resnet_backbone(
     """
     _validate(depth, source, base_width)
     if source == "keras":
-        return _keras_applications_resnet(depth, input_shape, weights)
-    return _keras_cv_resnet(depth, input_shape, weights, base_width)
+        return _keras_applications_resnet(depth, input_shape, weights, name)
+    return _keras_cv_resnet(depth, input_shape, weights, base_width, name)
 
 
 def _validate(depth, source, base_width):
@@ -64,8 +71,7 @@ def _validate(depth, source, base_width):
     allowed = sorted(STACKWISE_BLOCKS if source == "keras_cv" else APPLICATIONS)
     if depth not in allowed:
         raise ValueError(
-            f"`depth` must be one of {allowed} for backbone={source!r}. "
-            f"Received: depth={depth!r}"
+            f"`depth` must be one of {allowed} for backbone={source!r}. Received: depth={depth!r}"
         )
     if source == "keras" and base_width != 64:
         raise ValueError(
@@ -78,21 +84,24 @@ def _validate(depth, source, base_width):
         )
 
 
-def _keras_applications_resnet(depth, input_shape, weights):
+def _keras_applications_resnet(depth, input_shape, weights, name):
     constructor = getattr(keras.applications, APPLICATIONS[depth])
     if weights == "imagenet":
         return weights_lib.download_imagenet(
             f"keras.applications.{APPLICATIONS[depth]}",
             lambda: constructor(
-                include_top=False, weights="imagenet", input_shape=input_shape
+                include_top=False,
+                weights="imagenet",
+                input_shape=input_shape,
+                name=name,
             ),
         )
-    backbone = constructor(include_top=False, weights=None, input_shape=input_shape)
+    backbone = constructor(include_top=False, weights=None, input_shape=input_shape, name=name)
     weights_lib.load_backbone_weights(backbone, weights)
     return backbone
 
 
-def _keras_cv_resnet(depth, input_shape, weights, base_width):
+def _keras_cv_resnet(depth, input_shape, weights, base_width, name):
     try:
         import keras_cv
     except ImportError as error:
@@ -110,7 +119,10 @@ def _keras_cv_resnet(depth, input_shape, weights, base_width):
         return weights_lib.download_imagenet(
             "keras_cv.models.ResNetBackbone preset 'resnet50_imagenet'",
             lambda: keras_cv.models.ResNetBackbone.from_preset(
-                "resnet50_imagenet", input_shape=input_shape, include_rescaling=False
+                "resnet50_imagenet",
+                input_shape=input_shape,
+                include_rescaling=False,
+                name=name,
             ),
         )
     backbone = keras_cv.models.ResNetBackbone(
@@ -119,6 +131,7 @@ def _keras_cv_resnet(depth, input_shape, weights, base_width):
         stackwise_strides=[1, 2, 2, 2],
         include_rescaling=False,
         input_shape=input_shape,
+        name=name,
     )
     weights_lib.load_backbone_weights(backbone, weights)
     return backbone

@@ -9,8 +9,8 @@ from keras_stw.layers import (
     STWBlock,
     TemporalConsensus,
     TemporalShift,
+    temporal_ops,
 )
-from keras_stw.layers import temporal_ops
 from keras_stw.models import backbones
 
 TEMPORAL_BLOCKS = ("stw", "tsm", None)
@@ -81,8 +81,7 @@ def video_resnet(
         )
     if temporal_block is None and block_kwargs:
         raise ValueError(
-            "A TSN model has no temporal block to configure. "
-            f"Received: {sorted(block_kwargs)}"
+            f"A TSN model has no temporal block to configure. Received: {sorted(block_kwargs)}"
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(

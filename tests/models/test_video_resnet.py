@@ -1,0 +1,191 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+import keras_stw
+from tests.test_case import TestCase
+
+T = 4
+TINY = {
+    "num_frames": T,
+    "num_classes": 5,
+    "input_shape": (32, 32, 3),
+    "base_width": 4,
+    "depth": 26,
+}
+
+
+def _tiny(temporal_block, **kwargs):
+    return keras_stw.video_resnet(temporal_block, **{**TINY, **kwargs})
+
+
+class VideoResNetTest(TestCase):
+    @parameterized.parameters("stw", "tsm", None)
+    def test_raw_clips_to_class_probabilities(self, temporal_block):
+        model = _tiny(temporal_block)
+        probabilities = keras.ops.convert_to_numpy(model(self.random_clips(num_frames=T)))
+        self.assertEqual(probabilities.shape, (2, 5))
+        self.assertAllClose(probabilities.sum(axis=-1), np.ones(2), atol=1e-5)
+
+    def test_uint8_and_float_clips_agree(self):
+        model = _tiny("stw")
+        clips = self.random_clips(num_frames=T)
+        self.assert_same_outputs(model, model, clips)
+        self.assertAllClose(
+            keras.ops.convert_to_numpy(model(clips)),
+            keras.ops.convert_to_numpy(model(clips.astype("float32"))),
+            atol=1e-5,
+        )
+
+    def test_tsn_is_invariant_to_frame_order_and_temporal_models_are_not(self):
+        clips = self.random_clips(num_frames=T)
+        reversed_clips = clips[:, ::-1].copy()
+        for temporal_block, invariant in (("stw", False), ("tsm", False), (None, True)):
+            model = _tiny(temporal_block)
+            forward = keras.ops.convert_to_numpy(model(clips))
+            backward = keras.ops.convert_to_numpy(model(reversed_clips))
+            self.assertEqual(np.allclose(forward, backward, atol=1e-6), invariant, temporal_block)
+
+    def test_clips_in_a_batch_never_mix(self):
+        model = _tiny("stw")
+        clips = self.random_clips(clips=3, num_frames=T)
+        before = keras.ops.convert_to_numpy(model(clips))
+        clips[1] = 255 - clips[1]
+        after = keras.ops.convert_to_numpy(model(clips))
+        self.assertAllClose(before[[0, 2]], after[[0, 2]], atol=1e-6)
+        self.assertFalse(np.allclose(before[1], after[1]))
+
+    @parameterized.named_parameters(
+        ("stw", "stw", {"combination": "twm_then_stfm", "ratios": (8, "4/3", 8)}),
+        ("tsm", "tsm", {"shift_div": 4}),
+        ("tsn", None, {}),
+    )
+    def test_keras_file_round_trip(self, temporal_block, kwargs):
+        model = _tiny(temporal_block, **kwargs)
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assert_same_outputs(model, loaded, self.random_clips(num_frames=T))
+
+    @parameterized.parameters(
+        ("stfm", 1),
+        ("twm", 1),
+        ("parallel", 2),
+        ("stfm_then_twm", 2),
+        ("twm_then_stfm", 2),
+    )
+    def test_ablation_modules(self, combination, modules_per_block):
+        model = _tiny("stw", combination=combination, stages=(4, 5))
+        frame_model = model.get_layer("backbone")
+        blocks = [layer for layer in frame_model.layers if isinstance(layer, keras_stw.STWBlock)]
+        self.assertLen(blocks, 4)
+        for block in blocks:
+            self.assertEqual(sum(m is not None for m in (block.stfm, block.twm)), modules_per_block)
+
+    def test_wrong_frame_count(self):
+        model = _tiny("stw")
+        # Keras checks the model's input spec first: the message names both shapes.
+        with pytest.raises(
+            ValueError,
+            match=r"expected shape=\(None, 4, 32, 32, 3\), found shape=\(2, 6,",
+        ):
+            model(self.random_clips(num_frames=6))
+
+    def test_wrong_rank(self):
+        model = _tiny("stw")
+        with pytest.raises(ValueError, match=r"expected shape=\(None, 4, 32, 32, 3\)"):
+            model(np.zeros((2, 32, 32, 3), "uint8"))
+
+    @parameterized.named_parameters(
+        ("num_frames", {"num_frames": 0}, "num_frames"),
+        ("stages", {"stages": (6,)}, "stages"),
+        ("combination", {"combination": "serial"}, "combination"),
+        ("ratios", {"ratios": (3, 3, 4)}, "ratios"),
+        ("block_kwarg", {"shift_div": 4}, "shift_div"),
+        ("num_classes", {"num_classes": 0}, "num_classes"),
+        ("input_shape", {"input_shape": (4, 32, 32, 3)}, "input_shape"),
+        ("backbone", {"backbone": "torchvision"}, "backbone"),
+        ("depth", {"depth": 34}, "depth"),
+        ("channels", {"base_width": 2, "ratios": (16, "8/7", 16)}, "cannot split"),
+    )
+    def test_bad_arguments_name_themselves(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            _tiny("stw", **kwargs)
+
+    def test_tsn_takes_no_block_options(self):
+        with pytest.raises(ValueError, match="combination"):
+            _tiny(None, combination="parallel")
+
+
+class WeightsTest(TestCase):
+    def test_local_backbone_weights_file_loads(self):
+        source = keras_stw.build_resnet_backbone(
+            26, "keras_cv", input_shape=(32, 32, 3), base_width=4
+        )
+        rng = np.random.default_rng(0)
+        for variable in source.weights:
+            variable.assign(rng.standard_normal(variable.shape).astype("float32"))
+        path = os.path.join(self.get_temp_dir(), "backbone.weights.h5")
+        source.save_weights(path)
+        model = _tiny("stw", weights=path)
+        backbone = model.get_layer("backbone")
+        for layer in source.layers[1:]:
+            for expected, actual in zip(
+                layer.weights, backbone.get_layer(layer.name).weights, strict=True
+            ):
+                self.assertAllClose(expected, actual)
+
+    def test_missing_weights_file(self):
+        with pytest.raises(ValueError, match="no_such.weights.h5"):
+            _tiny("stw", weights="no_such.weights.h5")
+
+    def test_weights_file_of_another_architecture(self):
+        other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        path = os.path.join(self.get_temp_dir(), "other.weights.h5")
+        other.save_weights(path)
+        with pytest.raises(keras_stw.WeightsUnavailableError, match="other.weights.h5"):
+            _tiny("stw", weights=path)
+
+    @parameterized.parameters("keras", "keras_cv")
+    def test_imagenet_download_offline_gives_a_clear_error(self, backbone):
+        # This machine reaches no weights host; online, the weights would load instead.
+        try:
+            keras_stw.build_resnet_backbone(50, backbone, (32, 32, 3), weights="imagenet")
+        except keras_stw.WeightsUnavailableError as error:
+            self.assertIn("weights='/path/to/file'", str(error))
+            self.assertIn("ImageNet", str(error))
+
+
+@pytest.mark.slow
+class FullSizeTest(TestCase):
+    def test_stw_resnet50_full_size(self):
+        model = keras_stw.STWResNet50(num_frames=8)
+        self.assertEqual(model.input_shape, (None, 8, 224, 224, 3))
+        self.assertEqual(model.output_shape, (None, 174))
+        backbone = model.get_layer("backbone")
+        blocks = [layer for layer in backbone.layers if isinstance(layer, keras_stw.STWBlock)]
+        self.assertLen(blocks, 16)
+        # KerasCV ResNet-50 v1: 23,561,152; per block STFM C + TWM 3C + 1 over the 16
+        # block inputs (sum of C = 13,120); classifier 2048 * 174 + 174.
+        self.assertEqual(model.count_params(), 23_561_152 + 4 * 13_120 + 16 + 356_526)
+        stw = keras_stw.count_flops(model)
+        tsn = keras_stw.count_flops(keras_stw.TSNResNet50(num_frames=8))
+        self.assertEqual(tsn, 8 * (3_855_925_248 + 2048 * 174))
+        self.assertEqual(
+            stw - tsn,
+            8
+            * 4
+            * (
+                576 * 56 * 56
+                + 256 * 56 * 56
+                + 1536 * 28 * 28
+                + 512 * 28 * 28
+                + 5120 * 14 * 14
+                + 1024 * 14 * 14
+                + 4096 * 7 * 7
+            ),
+        )
+        self.assertLess(stw / tsn, 1.02)
