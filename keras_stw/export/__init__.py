@@ -8,7 +8,7 @@ Runtime are imported only by the functions that need them.
 
 from keras_stw.export.onnx import export_onnx, run_onnx
 from keras_stw.export.parity import output_parity, run_saved_model
-from keras_stw.export.saved_model import export_saved_model, serving_function
+from keras_stw.export.saved_model import export_saved_model
 from keras_stw.export.tflite import export_tflite, run_tflite
 
 __all__ = [
@@ -19,5 +19,4 @@ __all__ = [
     "run_onnx",
     "run_saved_model",
     "run_tflite",
-    "serving_function",
 ]

@@ -76,7 +76,7 @@ def export_saved_model(
     return path
 
 
-def serving_function(model, top_k, class_names=None):
+def _serving_function(model, top_k, class_names=None):
     """Returns a `tf.function` from `uint8` clips to the named serving outputs.
 
     The clips' shape is checked first with `tf.ensure_shape`, so a wrong input fails
@@ -131,7 +131,7 @@ def _jpeg_function(model, serve):
 def _archive(model, top_k, class_names, jpeg_signature):
     archive = keras.export.ExportArchive()
     archive.track(model)
-    serve = serving_function(model, top_k, class_names)
+    serve = _serving_function(model, top_k, class_names)
     archive.add_endpoint(DEFAULT_SIGNATURE, serve)
     if jpeg_signature:
         archive.add_endpoint(JPEG_SIGNATURE, _jpeg_function(model, serve))
