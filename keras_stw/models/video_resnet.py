@@ -42,8 +42,9 @@ def video_resnet(
     passed through `activation`.
 
     Args:
-        temporal_block: `"stw"`, `"tsm"` or `None` (TSN: no temporal modeling).
-            Defaults to `"stw"`.
+        temporal_block: `"stw"`, `"tsm"`, `None` (TSN: no temporal modeling), or a
+            callable taking a layer name and returning a new temporal layer (see
+            `insert_temporal_blocks`). Defaults to `"stw"`.
         num_frames: int. Frames per clip, `T`. Defaults to `8`.
         num_classes: int. Number of classes. Defaults to `174` (Something-Something).
         weights: `None`, `"imagenet"` or the path of a backbone weights file; it
@@ -74,14 +75,15 @@ def video_resnet(
     (None, 10)
     """
     temporal_ops.validate_num_frames(num_frames)
-    if temporal_block not in TEMPORAL_BLOCKS:
+    if not callable(temporal_block) and temporal_block not in TEMPORAL_BLOCKS:
         raise ValueError(
-            f"`temporal_block` must be one of {TEMPORAL_BLOCKS}. "
+            f"`temporal_block` must be one of {TEMPORAL_BLOCKS} or a block factory. "
             f"Received: temporal_block={temporal_block!r}"
         )
-    if temporal_block is None and block_kwargs:
+    if (temporal_block is None or callable(temporal_block)) and block_kwargs:
         raise ValueError(
-            f"A TSN model has no temporal block to configure. Received: {sorted(block_kwargs)}"
+            "Block options apply to temporal_block='stw' or 'tsm' only. "
+            f"Received: {sorted(block_kwargs)} with temporal_block={temporal_block!r}"
         )
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(
@@ -98,7 +100,7 @@ def video_resnet(
     )
     if make_block is not None:
         frame_model = surgery.insert_temporal_blocks(frame_model, make_block, stages)
-    tag = {"stw": "stw", "tsm": "tsm", None: "tsn"}[temporal_block]
+    tag = "custom" if callable(temporal_block) else temporal_block or "tsn"
 
     # === Functional Model ===
     clips = keras.Input(shape=(num_frames, *input_shape), name="clips")
@@ -114,8 +116,8 @@ def video_resnet(
 
 
 def _block_factory(temporal_block, num_frames, block_kwargs):
-    if temporal_block is None:
-        return None
+    if temporal_block is None or callable(temporal_block):
+        return temporal_block
     layer_class = STWBlock if temporal_block == "stw" else TemporalShift
     # Build one block now, so a bad keyword fails here, naming the argument.
     try:

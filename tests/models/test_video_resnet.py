@@ -189,3 +189,16 @@ class FullSizeTest(TestCase):
             ),
         )
         self.assertLess(stw / tsn, 1.02)
+
+
+class CustomBlockTest(TestCase):
+    def test_a_block_factory_plugs_in_any_temporal_layer(self):
+        model = _tiny(lambda name: keras_stw.TemporalShift(T, shift_div=4, name=name))
+        self.assertEqual(model.name, "custom_resnet26")
+        shifts = [
+            layer
+            for layer in model.get_layer("backbone").layers
+            if isinstance(layer, keras_stw.TemporalShift)
+        ]
+        self.assertLen(shifts, 8)
+        self.assertEqual({s.shift_div for s in shifts}, {4})

@@ -1,0 +1,265 @@
+"""Training and inference throughput of TSN, TSM and STW, in one run, with ratios to TSN.
+
+Each model is timed in its own subprocess (so peak device memory is its own) on whatever
+backend (`KERAS_BACKEND`) and device it runs on, with clips already on the device:
+
+    KERAS_BACKEND=jax python benchmarks/speed.py --models tsn stw tsm torch_tsn
+
+`--models` may also include `torch_tsn` (torchvision's ResNet-50 TSN under
+`torch.compile` and bf16 autocast, the PyTorch peer of issue 6, needs a CUDA GPU) and
+`stw_naive` (the straightforward STW block of `benchmarks/naive_stw.py`).
+"""
+
+import argparse
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["tsn", "tsm", "stw"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16, 64])
+    parser.add_argument("--num-frames", type=int, default=8)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--precision", default="mixed_bfloat16")
+    parser.add_argument("--backbone", default="keras", choices=["keras", "keras_cv"])
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", help="also write the markdown table to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build_model(name, args):
+    import keras
+
+    import keras_stw
+
+    keras.config.set_dtype_policy(args.precision)
+    common = {
+        "num_frames": args.num_frames,
+        "input_shape": (args.image_size, args.image_size, 3),
+        "backbone": args.backbone,
+    }
+    if name == "stw_naive":
+        from naive_stw import NaiveSTWBlock
+
+        return keras_stw.video_resnet(
+            lambda layer_name: NaiveSTWBlock(args.num_frames, name=layer_name), **common
+        )
+    block = {"tsn": None, "tsm": "tsm", "stw": "stw"}[name]
+    return keras_stw.video_resnet(block, **common)
+
+
+def peak_memory_gib():
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        peak = stats.get("peak_bytes_in_use")
+    elif backend == "torch":
+        import torch
+
+        peak = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+    else:
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] if gpus else None
+    return None if peak is None else peak / 2**30
+
+
+def time_calls(call, warmup, steps, warmup_seconds=2.0):
+    # At least `warmup` calls and `warmup_seconds`, so GPU clocks have ramped up after
+    # the idle time of compilation.
+    start = time.perf_counter()
+    calls = 0
+    while calls < warmup or time.perf_counter() - start < warmup_seconds:
+        call()
+        calls += 1
+    start = time.perf_counter()
+    for _ in range(steps):
+        call()
+    return (time.perf_counter() - start) / steps
+
+
+def keras_worker(name, args):
+    import keras
+
+    model = build_model(name, args)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=5e-4),
+        loss="sparse_categorical_crossentropy",
+        jit_compile=True,
+    )
+    rng = np.random.default_rng(0)
+    results = []
+    for batch in args.batch_sizes:
+        shape = (batch, args.num_frames, args.image_size, args.image_size, 3)
+        clips = keras.ops.convert_to_tensor(rng.integers(0, 256, shape, dtype="uint8"))
+        labels = keras.ops.convert_to_tensor(rng.integers(0, 174, (batch,)), "int32")
+        # train_on_batch / predict_on_batch return host values, so each call is synced.
+        train_step = functools.partial(model.train_on_batch, clips, labels)
+        train = time_calls(train_step, args.warmup, args.steps)
+        infer_step = functools.partial(model.predict_on_batch, clips)
+        infer = time_calls(infer_step, args.warmup, args.steps)
+        results.append(
+            {
+                "model": name,
+                "batch": batch,
+                "train_clips_s": batch / train,
+                "infer_clips_s": batch / infer,
+            }
+        )
+    results[-1]["peak_gib"] = peak_memory_gib()
+    return results
+
+
+def torch_peer_worker(args):
+    import torch
+    import torchvision
+
+    device = "cuda"
+    model = torchvision.models.resnet50(num_classes=174).to(
+        device, memory_format=torch.channels_last
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    compiled = torch.compile(model)
+    results = []
+    for batch in args.batch_sizes:
+        frames = batch * args.num_frames
+        x = torch.randn(frames, 3, args.image_size, args.image_size, device=device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 174, (batch,), device=device)
+
+        def step(x, y, batch):
+            with torch.autocast(device, dtype=torch.bfloat16):
+                logits = compiled(x).view(batch, args.num_frames, -1).mean(1)
+                loss = torch.nn.functional.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            torch.cuda.synchronize()
+
+        @torch.no_grad()
+        def infer(x, batch):
+            with torch.autocast(device, dtype=torch.bfloat16):
+                compiled(x).view(batch, args.num_frames, -1).mean(1).softmax(-1)
+            torch.cuda.synchronize()
+
+        model.train()
+        train = time_calls(functools.partial(step, x, y, batch), args.warmup, args.steps)
+        model.eval()
+        inference = time_calls(functools.partial(infer, x, batch), args.warmup, args.steps)
+        results.append(
+            {
+                "model": "torch_tsn",
+                "batch": batch,
+                "train_clips_s": batch / train,
+                "infer_clips_s": batch / inference,
+            }
+        )
+    results[-1]["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return results
+
+
+def check_naive_block_matches(args):
+    """The naive baseline must compute what STWBlock computes (same initialization)."""
+    import keras
+    from naive_stw import NaiveSTWBlock
+
+    import keras_stw
+
+    frames = np.random.default_rng(0).standard_normal((2 * 4, 5, 5, 16)).astype("float32")
+    fused = keras.ops.convert_to_numpy(keras_stw.STWBlock(4, dtype="float32")(frames))
+    naive = keras.ops.convert_to_numpy(NaiveSTWBlock(4, dtype="float32")(frames))
+    np.testing.assert_allclose(fused, naive, atol=1e-5)
+
+
+def run_worker(worker, args):
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
+    for key in ("batch_sizes",):
+        argv += ["--batch-sizes", *map(str, getattr(args, key))]
+    argv += [
+        "--num-frames", str(args.num_frames), "--image-size", str(args.image_size),
+        "--precision", args.precision, "--backbone", args.backbone,
+        "--warmup", str(args.warmup), "--steps", str(args.steps),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
+        raise SystemExit(f"worker {worker} failed with exit code {done.returncode}")
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"# {worker}: {time.perf_counter() - started:.0f} s: {rows}", file=sys.stderr, flush=True)
+    return rows
+
+
+def format_table(rows, args):
+    import keras
+
+    tsn = {r["batch"]: r for r in rows if r["model"] == "tsn"}
+    lines = [
+        f"backend={keras.backend.backend()} precision={args.precision} "
+        f"frames={args.num_frames} size={args.image_size} backbone={args.backbone} "
+        f"steps={args.steps} (after {args.warmup} warm-up)",
+        "",
+        "| model | batch (clips) | train clips/s | x TSN | inference clips/s | x TSN "
+        "| peak memory GiB | x TSN |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        base = tsn.get(r["batch"])
+        peak = r.get("peak_gib")
+        base_peak = base.get("peak_gib") if base else None
+
+        def ratio(value, reference):
+            return f"{value / reference:.3f}" if value and reference else "-"
+
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['train_clips_s']:.1f} | "
+            f"{ratio(r['train_clips_s'], base and base['train_clips_s'])} | "
+            f"{r['infer_clips_s']:.1f} | "
+            f"{ratio(r['infer_clips_s'], base and base['infer_clips_s'])}"
+            f" | {'-' if peak is None else f'{peak:.2f}'} | {ratio(peak, base_peak)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        rows = (
+            torch_peer_worker(args)
+            if args.worker == "torch_tsn"
+            else keras_worker(args.worker, args)
+        )
+        print(json.dumps(rows))
+        return
+    if "stw_naive" in args.models:
+        check_naive_block_matches(args)
+    rows = []
+    for name in args.models:
+        rows += run_worker(name, args)
+    table = format_table(rows, args)
+    print(table)
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
