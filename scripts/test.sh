@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs keras-stw with its test dependencies into .venv, lints, and runs the test suite
+# on the three Keras backends: everything on TensorFlow, then everything that does not need
+# TensorFlow itself (tests marked tf_only: tf.data, SavedModel) on JAX and on PyTorch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch 2.13.0 is the CPU build; a plain `torch` would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0 -e ".[test]"
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+export TF_CPP_MIN_LOG_LEVEL=2
+KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
+KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not tf_only" "$@"
+KERAS_BACKEND=torch .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not tf_only" "$@"
