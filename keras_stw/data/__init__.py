@@ -3,7 +3,13 @@
 The data path reads in one direction: annotations (`annotations.py`) -> decode
 (`decode.py`, TF-free) -> sample (`sampling.py`, TF-free) -> augment (`augment.py`)
 -> batch (`dataset.py`). `synthetic.py` writes a time-reversal benchmark.
+
+Reading, decoding, sampling and the synthetic benchmark need no TensorFlow; the `tf.data`
+parts (`augment.py`, `dataset.py`) import it when first used, so this package also loads on
+machines without TensorFlow (JAX or PyTorch GPU hosts).
 """
+
+import importlib
 
 from keras_stw.data.annotations import (
     AnnotationError,
@@ -17,14 +23,7 @@ from keras_stw.data.annotations import (
     read_something_v2,
     read_ucf101,
 )
-from keras_stw.data.augment import (
-    TSN_SCALES,
-    flip_label_map_from_names,
-    multi_view_crops,
-    train_augment,
-)
 from keras_stw.data.clips import load_clip
-from keras_stw.data.dataset import SkippedVideos, video_dataset
 from keras_stw.data.decode import (
     DecodeError,
     count_frames,
@@ -71,3 +70,20 @@ __all__ = [
     "video_dataset",
     "write_synthetic_dataset",
 ]
+
+# Names whose modules import TensorFlow: loaded on first use (PEP 562).
+_TENSORFLOW_EXPORTS = {
+    "TSN_SCALES": "augment",
+    "flip_label_map_from_names": "augment",
+    "multi_view_crops": "augment",
+    "train_augment": "augment",
+    "SkippedVideos": "dataset",
+    "video_dataset": "dataset",
+}
+
+
+def __getattr__(name):
+    if name in _TENSORFLOW_EXPORTS:
+        module = importlib.import_module(f"keras_stw.data.{_TENSORFLOW_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'keras_stw.data' has no attribute {name!r}")
