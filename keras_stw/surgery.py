@@ -22,6 +22,12 @@ class ResidualBlock:
         branch_entry: the first layer of the residual branch (its first convolution).
         projection: bool. Whether the shortcut has a layer of its own (a 1x1 conv),
             rather than being the identity.
+
+    Example:
+    >>> backbone = keras.applications.ResNet50(weights=None, include_top=False)
+    >>> first = keras_stw.find_residual_blocks(backbone)[0]
+    >>> first.name, first.branch_entry.name, first.projection
+    ('stage2_block1', 'conv2_block1_1_conv', True)
     """
 
     stage: int

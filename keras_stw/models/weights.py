@@ -4,7 +4,14 @@ import os
 
 
 class WeightsUnavailableError(RuntimeError):
-    """Raised when pretrained weights cannot be fetched or read."""
+    """Raised when pretrained weights cannot be fetched or read.
+
+    Example:
+    >>> try:
+    ...     keras_stw.STWResNet50(weights="imagenet")
+    ... except keras_stw.WeightsUnavailableError as error:
+    ...     print(error)  # offline: names the download and how to pass a local file
+    """
 
 
 def download_imagenet(description, build):
