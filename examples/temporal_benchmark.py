@@ -17,7 +17,7 @@ model, `results.png` (a bar chart) at the end, so a run stopped early keeps what
 finished.
 
 Usage:
-    python examples/temporal_benchmark.py                 # ~15 min on 2 CPU cores
+    python examples/temporal_benchmark.py                 # ~11 min on 2 CPU cores
     KERAS_BACKEND=jax python examples/temporal_benchmark.py --full   # GPU: ResNet-50, 224
 """
 
