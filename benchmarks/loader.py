@@ -26,16 +26,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def import_tf_free():
-    """Imports `keras_stw.data.clips` without running the packages' `__init__`.
+    """Imports `keras_stw.data.clips` without running `keras_stw/__init__.py`.
 
-    `keras_stw/__init__.py` imports Keras and `keras_stw/data/__init__.py` imports
-    TensorFlow; the decode and sampling modules need neither.
+    The package's `__init__` imports Keras; `keras_stw.data` itself loads its tf.data
+    parts lazily, so with the top-level package stubbed nothing but NumPy and OpenCV is
+    needed.
     """
-    for name, folder in (("keras_stw", "keras_stw"), ("keras_stw.data", "keras_stw/data")):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [os.path.join(REPO, folder)]
-            sys.modules[name] = package
+    if "keras_stw" not in sys.modules:
+        package = types.ModuleType("keras_stw")
+        package.__path__ = [os.path.join(REPO, "keras_stw")]
+        sys.modules["keras_stw"] = package
     return importlib.import_module("keras_stw.data.clips")
 
 
