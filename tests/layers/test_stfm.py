@@ -39,6 +39,28 @@ class STFMTest(TestCase):
         )
         self.assertAllClose(keras.ops.convert_to_numpy(layer(frames)), expected, atol=1e-5)
 
+    @parameterized.parameters(("zeros", 1), ("replicate", 1), ("replicate", 3))
+    def test_gradients_match_numeric_differences_of_the_reference(self, padding, kernel_size):
+        layer = STFM(T, kernel_size=kernel_size, padding=padding, use_bias=True)
+        frames = self.random_frames(clips=1, num_frames=T, size=3, channels=4)
+        layer.build(frames.shape)
+        _set_random_weights(layer)
+        upstream = np.random.default_rng(2).standard_normal(frames.shape)
+        kernel, bias = (keras.ops.convert_to_numpy(w).astype("float64") for w in layer.weights)
+        frames64 = frames.astype("float64")
+
+        def stfm(x=frames64, k=kernel, b=bias):
+            return reference.stfm(x, T, layer.split_sizes, k, b, padding)
+
+        expected = [
+            self.numeric_gradient(lambda x: stfm(x=x), frames64, upstream),
+            self.numeric_gradient(lambda k: stfm(k=k), kernel, upstream),
+            self.numeric_gradient(lambda b: stfm(b=b), bias, upstream),
+        ]
+        got = self.layer_gradients(layer, frames, upstream)
+        for got_grad, want in zip(got, expected, strict=True):
+            self.assertAllClose(got_grad, want, atol=1e-4, rtol=1e-4)
+
     def test_each_channel_group_depends_only_on_its_frame(self):
         layer = STFM(T)
         frames = self.random_frames(clips=1, num_frames=T, channels=16)

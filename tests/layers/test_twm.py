@@ -32,6 +32,26 @@ class TWMTest(TestCase):
         )
         self.assertAllClose(keras.ops.convert_to_numpy(layer(frames)), expected, atol=1e-5)
 
+    @parameterized.parameters("zeros", "replicate")
+    def test_gradients_match_numeric_differences_of_the_reference(self, padding):
+        layer = _random_twm(padding)
+        frames = self.random_frames(clips=1, num_frames=T, size=2, channels=8)
+        upstream = np.random.default_rng(2).standard_normal(frames.shape)
+        kernel = keras.ops.convert_to_numpy(layer.kernel).astype("float64")
+        frames64 = frames.astype("float64")
+
+        def twm(x=frames64, k=kernel, b=0.3):
+            return reference.twm(x, T, k, b, padding)
+
+        expected = [
+            self.numeric_gradient(lambda x: twm(x=x), frames64, upstream),
+            self.numeric_gradient(lambda k: twm(k=k), kernel, upstream),
+            self.numeric_gradient(lambda b: twm(b=b), 0.3, upstream),
+        ]
+        got = self.layer_gradients(layer, frames, upstream)
+        for got_grad, want in zip(got, expected, strict=True):
+            self.assertAllClose(got_grad, want, atol=1e-4, rtol=1e-4)
+
     def test_matches_a_keras_conv3d(self):
         layer = _random_twm()
         frames = self.random_frames(clips=1, num_frames=T)
