@@ -29,8 +29,10 @@ class TestCase(testing.TestCase):
         if backend == "jax":
             import jax
 
+            frozen = [w.value for w in layer.non_trainable_weights]
+
             def loss(values, x):
-                outputs, _ = layer.stateless_call(values, [], x)
+                outputs, _ = layer.stateless_call(values, frozen, x)
                 return (outputs * upstream).sum()
 
             d_values, d_inputs = jax.grad(loss, argnums=(0, 1))([w.value for w in weights], inputs)
@@ -46,6 +48,8 @@ class TestCase(testing.TestCase):
         else:
             import torch
 
+            for weight in weights:
+                weight.value.grad = None
             x = torch.tensor(inputs, requires_grad=True)
             (layer(x) * torch.tensor(upstream)).sum().backward()
             grads = [x.grad, *(w.value.grad for w in weights)]
