@@ -149,7 +149,9 @@ def main():
         "--variants",
         nargs="+",
         default=["tsn", "tsm", "stw", "stw+remat", *TAPS],
-    )  # fmt: skip
+        help=f"any of tsn, tsm, stw, {', '.join(TAPS)}; a '+matmul' suffix writes the conv "
+        "as a matrix product, '+remat' rematerializes block and conv together",
+    )
     parser.add_argument("--show", nargs="*", default=[], help="variants whose kernels to list")
     args = parser.parse_args()
     shape = (args.frames, args.size, args.size, args.channels)
