@@ -32,6 +32,23 @@ def taps_by_matmul(columns):
     return taps
 
 
+def taps_by_grouped_matmul(group):
+    """TWM taps with `group` neighbouring pixels in one row of a block-diagonal product.
+
+    `(M, C) @ (C, 3)` becomes `(M / group, group * C) @ (group * C, 3 * group)`: the
+    same values (the off-diagonal blocks are zeros), `group` times the multiply-adds, and
+    a product shape that fills the matrix units.
+    """
+
+    def taps(x, kernel):
+        frames, height, width, channels = x.shape
+        rows = ops.reshape(x, (-1, group * channels))
+        block_diagonal = ops.kron(ops.eye(group, dtype=kernel.dtype), ops.transpose(kernel))
+        return ops.reshape(ops.matmul(rows, block_diagonal), (-1, height, width, 3))
+
+    return taps
+
+
 def taps_by_conv(x, kernel):
     """TWM taps as a 1x1 convolution with three output channels."""
     return ops.conv(x, ops.reshape(ops.transpose(kernel), (1, 1, -1, 3)))
@@ -45,6 +62,8 @@ def taps_by_reductions(x, kernel):
 
 
 TAPS = {
+    "stw_taps_grouped8": taps_by_grouped_matmul(8),
+    "stw_taps_grouped16": taps_by_grouped_matmul(16),
     "stw_taps8": taps_by_matmul(8),
     "stw_taps16": taps_by_matmul(16),
     "stw_tapsconv": taps_by_conv,

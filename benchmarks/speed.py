@@ -7,7 +7,8 @@ backend (`KERAS_BACKEND`) and device it runs on, with clips already on the devic
 
 `--models` may also include `torch_tsn` (torchvision's ResNet-50 TSN under
 `torch.compile` and bf16 autocast, the PyTorch peer of issue 6, needs a CUDA GPU) and
-`stw_naive` (the straightforward STW block of `benchmarks/naive_stw.py`).
+`stw_naive` (the straightforward STW block of `benchmarks/naive_stw.py`) and `stw_grouped`
+(TWM's taps as a grouped block-diagonal product, `entry_speed.taps_by_grouped_matmul`).
 """
 
 import argparse
@@ -57,6 +58,15 @@ def build_model(name, args):
         return keras_stw.video_resnet(
             lambda layer_name: NaiveSTWBlock(args.num_frames, name=layer_name), **common
         )
+    if name == "stw_grouped":
+        from entry_speed import gate_logits_with, taps_by_grouped_matmul
+
+        def grouped_stw(layer_name):
+            block = keras_stw.STWBlock(args.num_frames, name=layer_name)
+            block.twm.gate_logits = gate_logits_with(block.twm, taps_by_grouped_matmul(8))
+            return block
+
+        return keras_stw.video_resnet(grouped_stw, **common)
     block = {"tsn": None, "tsm": "tsm", "stw": "stw"}[name]
     return keras_stw.video_resnet(block, **common)
 
