@@ -19,7 +19,6 @@ import numpy as np
 from keras import ops
 
 import keras_stw
-from keras_stw.layers import temporal_ops
 
 
 def taps_by_matmul(columns):
@@ -71,20 +70,9 @@ TAPS = {
 }
 
 
-def gate_logits_with(twm, taps_fn):
-    """`twm.gate_logits` with the taps computed by `taps_fn(x, kernel)`."""
-
-    def gate_logits(x):
-        taps = taps_fn(x, ops.cast(twm.kernel, x.dtype))
-        taps = temporal_ops.fold_frames(ops.cast(taps, x.dtype), twm.num_frames)
-        logits = (
-            temporal_ops.shift_frames(taps[..., 0:1], 1, twm.padding)
-            + taps[..., 1:2]
-            + temporal_ops.shift_frames(taps[..., 2:3], -1, twm.padding)
-        )
-        return temporal_ops.unfold_frames(logits) + ops.cast(twm.bias, x.dtype)
-
-    return gate_logits
+def use_taps(twm, taps_fn):
+    """Makes `twm` compute its taps with `taps_fn(x, kernel)`; the rest of TWM stays."""
+    twm._taps = lambda x: ops.cast(taps_fn(x, ops.cast(twm.kernel, x.dtype)), x.dtype)
 
 
 def make_variants(args):
@@ -95,7 +83,7 @@ def make_variants(args):
     for name, block in blocks.items():
         block.build(shape)
         if name in TAPS:
-            block.twm.gate_logits = gate_logits_with(block.twm, TAPS[name])
+            use_taps(block.twm, TAPS[name])
     temporal = {"tsn": lambda x: x, "tsm": keras_stw.TemporalShift(t, dtype=policy), **blocks}
 
     def conv(z, w, b):

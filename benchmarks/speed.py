@@ -59,11 +59,11 @@ def build_model(name, args):
             lambda layer_name: NaiveSTWBlock(args.num_frames, name=layer_name), **common
         )
     if name == "stw_grouped":
-        from entry_speed import gate_logits_with, taps_by_grouped_matmul
+        from entry_speed import taps_by_grouped_matmul, use_taps
 
         def grouped_stw(layer_name):
             block = keras_stw.STWBlock(args.num_frames, name=layer_name)
-            block.twm.gate_logits = gate_logits_with(block.twm, taps_by_grouped_matmul(8))
+            use_taps(block.twm, taps_by_grouped_matmul(8))
             return block
 
         return keras_stw.video_resnet(grouped_stw, **common)
