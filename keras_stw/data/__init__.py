@@ -1,17 +1,19 @@
-"""`keras_stw.data`: annotated videos to `tf.data` clips, and a synthetic benchmark.
+"""`keras_stw.data`: annotated videos to batches of clips for `model.fit`, on any backend.
 
-The data path reads in one direction: annotations (`annotations.py`) -> decode
-(`decode.py`, TF-free) -> sample (`sampling.py`, TF-free) -> augment (`augment.py`)
--> batch (`dataset.py`). `synthetic.py` writes a time-reversal benchmark.
+The data path reads in one direction: annotations (`annotations.py`, chosen by format
+in `formats.py`) -> the order of a
+pass and the seeds (`batches.py`) -> per video: sample (`sampling.py`), decode
+(`decode.py`), crop and flip (`augment.py`), described by `ClipSpec` (`clips.py`) ->
+batch -> an engine: `tf.data` (`tf_pipeline.py`) or Grain (`grain_pipeline.py`), chosen
+by `video_dataset` (`dataset.py`). `synthetic.py` writes a time-reversal benchmark.
 
-Reading, decoding, sampling and the synthetic benchmark need no TensorFlow; the `tf.data`
-parts (`augment.py`, `dataset.py`) import it when first used, so this package also loads on
-machines without TensorFlow (JAX or PyTorch GPU hosts).
+Everything but the `tf.data` engine is NumPy and OpenCV, so this package works without
+TensorFlow (JAX or PyTorch machines, with Grain); TensorFlow is imported only when the
+`tf.data` engine is used.
 """
 
-import importlib
-
 from keras_stw.data.annotations import (
+    ON_ERROR,
     AnnotationError,
     Annotations,
     VideoRecord,
@@ -23,15 +25,27 @@ from keras_stw.data.annotations import (
     read_something_v2,
     read_ucf101,
 )
-from keras_stw.data.clips import load_clip
+from keras_stw.data.augment import (
+    TSN_SCALES,
+    crop_and_resize,
+    flip_label_map_from_names,
+    multi_view_crops,
+    train_augment,
+)
+from keras_stw.data.batches import ClipBatches
+from keras_stw.data.clips import ClipSpec, load_clip
+from keras_stw.data.dataset import ENGINES, resolve_engine, video_dataset
 from keras_stw.data.decode import (
+    FRAME_TEMPLATE,
     DecodeError,
     count_frames,
     read_folder_frames,
     read_frames,
     read_video_frames,
 )
-from keras_stw.data.sampling import dense_indices, sample_indices, segment_indices
+from keras_stw.data.formats import FORMATS, frame_template_of, read_annotations
+from keras_stw.data.sampling import SAMPLINGS, dense_indices, sample_indices, segment_indices
+from keras_stw.data.skipped import SkippedVideos
 from keras_stw.data.synthetic import (
     PAIRS,
     SyntheticDataset,
@@ -40,50 +54,44 @@ from keras_stw.data.synthetic import (
 )
 
 __all__ = [
+    "ENGINES",
+    "FORMATS",
+    "FRAME_TEMPLATE",
+    "ON_ERROR",
     "PAIRS",
+    "SAMPLINGS",
     "TSN_SCALES",
     "AnnotationError",
     "Annotations",
+    "ClipBatches",
+    "ClipSpec",
     "DecodeError",
     "SkippedVideos",
     "SyntheticDataset",
     "VideoRecord",
     "count_frames",
+    "crop_and_resize",
     "dense_indices",
     "flip_label_map_from_names",
+    "frame_template_of",
     "load_clip",
+    "multi_view_crops",
     "read_folder_frames",
     "read_frames",
     "read_hmdb51",
     "read_kinetics_csv",
     "read_label_map",
+    "read_annotations",
     "read_list",
     "read_something_v1",
     "read_something_v2",
     "read_ucf101",
     "read_video_frames",
     "render_video",
+    "resolve_engine",
     "sample_indices",
     "segment_indices",
-    "multi_view_crops",
     "train_augment",
     "video_dataset",
     "write_synthetic_dataset",
 ]
-
-# Names whose modules import TensorFlow: loaded on first use (PEP 562).
-_TENSORFLOW_EXPORTS = {
-    "TSN_SCALES": "augment",
-    "flip_label_map_from_names": "augment",
-    "multi_view_crops": "augment",
-    "train_augment": "augment",
-    "SkippedVideos": "dataset",
-    "video_dataset": "dataset",
-}
-
-
-def __getattr__(name):
-    if name in _TENSORFLOW_EXPORTS:
-        module = importlib.import_module(f"keras_stw.data.{_TENSORFLOW_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'keras_stw.data' has no attribute {name!r}")

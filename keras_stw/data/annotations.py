@@ -414,8 +414,9 @@ def _check_names(names, path):
 
 
 def _open(path):
+    # "utf-8-sig" drops the byte-order mark that Windows tools write first.
     try:
-        return open(path, encoding="utf-8", newline="")
+        return open(path, encoding="utf-8-sig", newline="")
     except OSError as error:
         raise AnnotationError(f"{path}: cannot open the annotation file ({error}).") from None
 

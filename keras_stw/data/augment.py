@@ -1,21 +1,28 @@
-"""Clip augmentation in TensorFlow: multi-scale crop, flip with label swap, test crops.
+"""Clip crops in NumPy and OpenCV: TSN multi-scale crop, flip with label swap, test views.
 
-All crops are boxes measured in units of the frame's short side and are cut and
-resized in one `tf.image.crop_and_resize`, which is the same as resizing the short
+Every crop is a box in the frame's own pixels, measured in units of its short side, cut
+and resized to `image_size` in one `cv2.resize`. That is the same as resizing the short
 side to `short_side` first and cropping after (TSN's recipe), with one interpolation
-instead of two. One box serves every frame of a clip, so motion is not distorted.
-Randomness comes from stateless ops and an explicit seed, so a clip's augmentation is
-reproducible.
+instead of two: bilinear (`INTER_LINEAR`, as TSN, TSM and mmaction2 resize), or
+`INTER_AREA` when the box is more than twice the output's size, where bilinear would
+alias. One box serves every frame of a clip, so motion is not distorted. Training crops draw from a
+`np.random.Generator`, so a clip's augmentation is reproducible from its seed.
+
+These are the only crops of the package: the training and validation pipelines of
+`video_dataset`, `keras_stw.evaluation` (evaluate, predict) and a serving client all cut
+their frames here.
 """
 
 import re
 
-import tensorflow as tf
+import cv2
+import numpy as np
 
 # TSN's multi-scale crop sizes, as fractions of the 256-pixel short side
 # (256, 224, 192, 168 pixels).
 TSN_SCALES = (1.0, 0.875, 0.75, 0.66)
 DIRECTION_SWAPS = (("left", "right"),)
+NUM_CROPS = (1, 3)
 
 
 def flip_label_map_from_names(class_names: list[str], swaps=DIRECTION_SWAPS) -> list[int]:
@@ -52,15 +59,15 @@ def flip_label_map_from_names(class_names: list[str], swaps=DIRECTION_SWAPS) -> 
 
 
 def train_augment(
-    frames: tf.Tensor,
-    label: tf.Tensor,
-    seed: tf.Tensor,
+    frames: np.ndarray,
+    label: int,
+    rng: np.random.Generator,
     *,
     image_size: int = 224,
     scales=TSN_SCALES,
     flip: bool = False,
     flip_label_map=None,
-) -> tuple[tf.Tensor, tf.Tensor]:
+) -> tuple[np.ndarray, int]:
     """Multi-scale crops a clip to `image_size` and optionally flips it.
 
     The crop's height and width are picked independently from `scales` (times the
@@ -68,9 +75,9 @@ def train_augment(
     random position; the box is then resized to `image_size` x `image_size`.
 
     Args:
-        frames: uint8 tensor `(T, H, W, 3)`.
-        label: int32 scalar tensor.
-        seed: int tensor of shape `(2,)`, the stateless seed of this clip.
+        frames: uint8 array `(T, H, W, 3)`.
+        label: int. The clip's class.
+        rng: `np.random.Generator`. Source of the crop and the flip.
         image_size: int. Output height and width. Defaults to `224`.
         scales: sequence of float. Crop sizes relative to the short side.
             Defaults to `TSN_SCALES`.
@@ -79,84 +86,105 @@ def train_augment(
             `flip_label_map_from_names`). Defaults to `None`: labels unchanged.
 
     Returns:
-        `(frames, label)`: uint8 `(T, image_size, image_size, 3)` and int32.
+        `(frames, label)`: uint8 `(T, image_size, image_size, 3)` and int.
 
     Example:
-    >>> clip = tf.zeros((8, 256, 340, 3), "uint8")
-    >>> train_augment(clip, 3, tf.constant([1, 2]))[0].shape
-    TensorShape([8, 224, 224, 3])
+    >>> clip = np.zeros((8, 256, 340, 3), "uint8")
+    >>> train_augment(clip, 3, np.random.default_rng(0))[0].shape
+    (8, 224, 224, 3)
     """
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
-    shape = tf.cast(tf.shape(frames)[1:3], tf.float32)
-    scales = tf.constant(scales, tf.float32)
-    count = tf.size(scales)
-    i = tf.random.stateless_uniform([], seeds[0], 0, count, tf.int32)
-    step = tf.random.stateless_uniform([], seeds[1], -1, 2, tf.int32)
-    j = tf.clip_by_value(i + step, 0, count - 1)
-    # Box size in normalized coordinates: a fraction of the short side.
-    size = tf.stack([scales[i], scales[j]]) * tf.reduce_min(shape) / shape
-    start = tf.random.stateless_uniform([2], seeds[2]) * (1.0 - size)
-    frames = _crop(frames, start, size, image_size)
-    if flip:
-        flipped = tf.random.stateless_uniform([], seeds[3]) < 0.5
-        frames = tf.cond(flipped, lambda: tf.reverse(frames, [2]), lambda: frames)
-        if flip_label_map is not None:
-            mirrored = tf.gather(tf.constant(flip_label_map, tf.int32), label)
-            label = tf.where(flipped, mirrored, label)
-    return frames, label
+    height, width = frames.shape[1:3]
+    short = min(height, width)
+    i = int(rng.integers(len(scales)))
+    j = int(np.clip(i + rng.integers(-1, 2), 0, len(scales) - 1))
+    box_height = min(max(round(scales[i] * short), 1), height)
+    box_width = min(max(round(scales[j] * short), 1), width)
+    top = round(rng.random() * (height - box_height))
+    left = round(rng.random() * (width - box_width))
+    flipped = flip and rng.random() < 0.5
+    if flipped and flip_label_map is not None:
+        label = int(flip_label_map[label])
+    return crop_and_resize(frames, top, left, box_height, box_width, image_size, flipped), label
 
 
 def multi_view_crops(
-    clips: tf.Tensor, *, image_size: int = 224, short_side: int = 256, num_crops: int = 1
-) -> tf.Tensor:
+    clips: np.ndarray, *, image_size: int = 224, short_side: int = 256, num_crops: int = 1
+) -> np.ndarray:
     """Cuts the test views of clips: a centre crop, or left, centre and right crops.
 
     With the short side resized to `short_side`, square crops of `image_size` are
     taken at the centre (`num_crops=1`) or at the start, centre and end of the long
-    side (`num_crops=3`: left, centre, right for landscape video).
+    side (`num_crops=3`: left, centre, right for landscape video). When `short_side`
+    is at most `image_size`, the crop is the whole short side.
 
     Args:
-        clips: uint8 tensor `(num_clips, T, H, W, 3)`.
+        clips: uint8 array `(num_clips, T, H, W, 3)`.
         image_size: int. Crop size. Defaults to `224`.
         short_side: int. Short side before cropping. Defaults to `256`.
         num_crops: int. 1 or 3. Defaults to `1`.
 
     Returns:
-        uint8 tensor `(num_clips * num_crops, T, image_size, image_size, 3)`, clip
+        uint8 array `(num_clips * num_crops, T, image_size, image_size, 3)`, clip
         major: the crops of clip 0, then of clip 1, ...
 
     Example:
-    >>> multi_view_crops(tf.zeros((2, 8, 256, 340, 3), "uint8"), num_crops=3).shape
-    TensorShape([6, 8, 224, 224, 3])
+    >>> multi_view_crops(np.zeros((2, 8, 256, 340, 3), "uint8"), num_crops=3).shape
+    (6, 8, 224, 224, 3)
     """
-    if num_crops not in (1, 3):
-        raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops}")
-    shape = tf.cast(tf.shape(clips)[2:4], tf.float32)
-    fraction = min(image_size / short_side, 1.0)
-    size = fraction * tf.reduce_min(shape) / shape
+    if num_crops not in NUM_CROPS:
+        raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops!r}")
+    height, width = clips.shape[2:4]
+    short = min(height, width)
+    box = min(max(round(short * image_size / short_side), 1), short)
     positions = (0.5,) if num_crops == 1 else (0.0, 0.5, 1.0)
     views = []
-    for c in range(clips.shape[0]):
+    for clip in clips:
         for position in positions:
-            # Centre on the short side, at `position` along the long side.
-            along = tf.where(shape[0] > shape[1], [position, 0.5], [0.5, position])
-            start = along * (1.0 - size)
-            views.append(_crop(clips[c], start, size, image_size))
-    return tf.stack(views)
+            # The crop moves along the long side and stays centred on the short side.
+            along_height = height > width
+            top = round((height - box) * (position if along_height else 0.5))
+            left = round((width - box) * (0.5 if along_height else position))
+            views.append(crop_and_resize(clip, top, left, box, box, image_size))
+    return np.stack(views)
 
 
-def _crop(frames, start, size, image_size):
-    # `start` and `size` are fractions of the frame; `crop_and_resize` wants the
-    # first and last pixel centres of the box, as fractions of (side - 1).
-    side = tf.cast(tf.shape(frames)[1:3], tf.float32)
-    first = start * side
-    last = first + size * side - 1.0
-    box = tf.concat([first, last], 0) / tf.tile(tf.maximum(side - 1.0, 1.0), [2])
-    count = tf.shape(frames)[0]
-    resized = tf.image.crop_and_resize(
-        tf.cast(frames, tf.float32),
-        tf.tile(box[None], [count, 1]),
-        tf.range(count),
-        [image_size, image_size],
-    )
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+def crop_and_resize(
+    frames: np.ndarray,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    image_size: int,
+    flip: bool = False,
+) -> np.ndarray:
+    """Cuts one box out of every frame, resizes it to `image_size` squared, may flip it.
+
+    Args:
+        frames: uint8 array `(T, H, W, 3)`.
+        top: int. First row of the box.
+        left: int. First column of the box.
+        height: int. Rows of the box.
+        width: int. Columns of the box.
+        image_size: int. Output height and width.
+        flip: bool. Mirror the output left to right. Defaults to `False`.
+
+    Returns:
+        uint8 array `(T, image_size, image_size, 3)`.
+
+    Example:
+    >>> crop_and_resize(np.zeros((2, 40, 60, 3), "uint8"), 0, 10, 40, 40, 20).shape
+    (2, 20, 20, 3)
+    """
+    boxes = frames[:, top : top + height, left : left + width]
+    size = (image_size, image_size)
+    aliasing = min(height, width) > 2 * image_size
+    interpolation = cv2.INTER_AREA if aliasing else cv2.INTER_LINEAR
+    out = np.empty((len(frames), *size, 3), np.uint8)
+    for box, target in zip(boxes, out, strict=True):
+        if (height, width) != size:
+            box = cv2.resize(box, size, interpolation=interpolation)
+        if flip:
+            cv2.flip(box, 1, dst=target)
+        else:
+            target[...] = box
+    return out

@@ -1,6 +1,6 @@
 """TF-free frame sampling: which frame indices make a clip (TSN segments or dense).
 
-Every sampler returns an int array `(num_clips, clip_length)` of 0-based indices into
+Every sampler returns an int array `(num_clips, num_frames)` of 0-based indices into
 a video of `total` frames. Videos shorter than a clip repeat frames instead of failing.
 """
 
@@ -11,15 +11,15 @@ SAMPLINGS = ("segment", "dense")
 
 def segment_indices(
     total: int,
-    num_segments: int,
+    num_frames: int,
     *,
     training: bool,
     rng: np.random.Generator | None = None,
     num_clips: int = 1,
 ) -> np.ndarray:
-    """TSN segment sampling: one frame from each of `num_segments` equal segments.
+    """TSN segment sampling: one frame from each of `num_frames` equal segments.
 
-    The video is split into `num_segments` equal (fractional) segments. Training takes
+    The video is split into `num_frames` equal (fractional) segments. Training takes
     a uniformly random frame of each segment; testing takes the centre frame. For
     `num_clips > 1` test views, clip `k` takes the frame at fraction
     `(k + 0.5) / num_clips` of each segment, so the clips tile the segments evenly
@@ -28,7 +28,7 @@ def segment_indices(
 
     Args:
         total: int. Frames in the video, at least 1.
-        num_segments: int. Frames per clip, `T`.
+        num_frames: int. Frames per clip, `T`: one per segment.
         training: bool. Random (`True`) or centred (`False`) positions.
         rng: `np.random.Generator`. Source of the random positions; needed when
             `training`. Defaults to `None`.
@@ -36,17 +36,17 @@ def segment_indices(
             Defaults to `1`.
 
     Returns:
-        int64 array `(num_clips, num_segments)`.
+        int64 array `(num_clips, num_frames)`.
 
     Example:
     >>> segment_indices(80, 8, training=False)
     array([[ 5, 15, 25, 35, 45, 55, 65, 75]])
     """
-    _validate(total, num_segments, training, rng, num_clips)
-    segment = total / num_segments
-    starts = np.arange(num_segments) * segment
+    _validate(total, num_frames, training, rng, num_clips)
+    segment = total / num_frames
+    starts = np.arange(num_frames) * segment
     if training:
-        offsets = rng.random((1, num_segments))
+        offsets = rng.random((1, num_frames))
     else:
         offsets = ((np.arange(num_clips) + 0.5) / num_clips)[:, None]
     indices = np.floor(starts + offsets * segment).astype(np.int64)
@@ -55,14 +55,14 @@ def segment_indices(
 
 def dense_indices(
     total: int,
-    clip_len: int,
+    num_frames: int,
     *,
     frame_interval: int = 1,
     training: bool,
     rng: np.random.Generator | None = None,
     num_clips: int = 1,
 ) -> np.ndarray:
-    """Dense sampling: `clip_len` frames `frame_interval` apart from one start frame.
+    """Dense sampling: `num_frames` frames `frame_interval` apart from one start frame.
 
     Training picks the start uniformly among those whose clip fits in the video;
     testing spreads `num_clips` starts evenly, each centred in its share of the
@@ -71,7 +71,7 @@ def dense_indices(
 
     Args:
         total: int. Frames in the video, at least 1.
-        clip_len: int. Frames per clip, `T`.
+        num_frames: int. Frames per clip, `T`.
         frame_interval: int. Step between sampled frames. Defaults to `1`.
         training: bool. Random (`True`) or evenly spread (`False`) starts.
         rng: `np.random.Generator`. Needed when `training`. Defaults to `None`.
@@ -79,24 +79,24 @@ def dense_indices(
             Defaults to `1`.
 
     Returns:
-        int64 array `(num_clips, clip_len)`.
+        int64 array `(num_clips, num_frames)`.
 
     Example:
     >>> dense_indices(100, 4, frame_interval=2, training=False)
     array([[46, 48, 50, 52]])
     """
-    _validate(total, clip_len, training, rng, num_clips)
+    _validate(total, num_frames, training, rng, num_clips)
     if frame_interval < 1:
         raise ValueError(
             f"`frame_interval` must be at least 1. Received: frame_interval={frame_interval}"
         )
-    span = (clip_len - 1) * frame_interval + 1
+    span = (num_frames - 1) * frame_interval + 1
     room = max(total - span, 0)
     if training:
         starts = rng.integers(0, room + 1, size=1)
     else:
         starts = np.floor((np.arange(num_clips) + 0.5) * room / num_clips).astype(np.int64)
-    indices = starts[:, None] + np.arange(clip_len) * frame_interval
+    indices = starts[:, None] + np.arange(num_frames) * frame_interval
     return (indices % total).astype(np.int64)
 
 

@@ -170,3 +170,27 @@ def test_empty_annotation_file(tmp_path, content):
 def test_missing_annotation_file(tmp_path):
     with pytest.raises(AnnotationError, match="nope.txt: cannot open"):
         read_list(str(tmp_path / "nope.txt"))
+
+
+BOM = "\ufeff"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    """Files saved by Windows tools begin with a UTF-8 byte-order mark."""
+    labels = write(tmp_path / "labels.txt", BOM + "move left\nmove right\n")
+    names = read_label_map(labels)
+    assert names == ["move left", "move right"]
+    from keras_stw.data import flip_label_map_from_names
+
+    assert flip_label_map_from_names(names) == [1, 0]
+    records, _ = read_list(write(tmp_path / "list.txt", BOM + "a.mp4 1\n"), class_names=names)
+    assert records[0].path == "a.mp4"
+    kinetics = write(
+        tmp_path / "k.csv", BOM + "label,youtube_id,time_start,time_end,split\nmove left,x,1,2,t\n"
+    )
+    records, _ = read_kinetics_csv(kinetics, "k", class_names=names)
+    assert records[0].label == 0
+    v2 = write(tmp_path / "v2.json", BOM + json.dumps([{"id": 1, "template": "move [left]"}]))
+    v2_labels = write(tmp_path / "l.json", BOM + json.dumps({"move left": "0", "move right": "1"}))
+    records, _ = read_something_v2(v2, v2_labels, "v")
+    assert records[0].label == 0

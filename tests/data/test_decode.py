@@ -92,3 +92,23 @@ def test_bad_input_raises_naming_the_file(real_media, tmp_path, kind):
     with pytest.raises(DecodeError, match=reason) as info:
         read_frames(str(path), indices)
     assert path.name in str(info.value)
+
+
+def test_a_frame_folder_with_a_gap_is_refused_naming_the_first_missing_frame(real_media, tmp_path):
+    folder = tmp_path / "gap"
+    shutil.copytree(real_media / "frames_img", folder)
+    (folder / "img_00006.jpg").unlink()
+    (folder / "notes.txt").write_text("not a frame")
+    with pytest.raises(DecodeError, match="'img_00006.jpg' is missing.*'img_00010.jpg'") as info:
+        count_frames(str(folder))
+    assert str(folder) in str(info.value)
+    # The frames before the gap alone are a whole video.
+    for name in ("img_00007.jpg", "img_00008.jpg", "img_00009.jpg", "img_00010.jpg"):
+        (folder / name).unlink()
+    assert count_frames(str(folder)) == 5
+
+
+def test_an_annotation_with_more_frames_than_the_folder_is_refused(real_media):
+    folder = str(real_media / "frames_img")
+    with pytest.raises(DecodeError, match=r"frames_img.img_000\d\d.jpg: no such frame file"):
+        load_clip(folder, num_frames=4, training=False, total=20)
