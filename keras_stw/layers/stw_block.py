@@ -5,6 +5,7 @@ import keras
 from keras_stw.layers import temporal_ops
 from keras_stw.layers.stfm import STFM
 from keras_stw.layers.twm import TWM
+from keras_stw.validation import check_positive_int
 
 COMBINATIONS = ("parallel", "stfm_then_twm", "twm_then_stfm", "stfm", "twm")
 
@@ -51,7 +52,7 @@ class STWBlock(keras.layers.Layer):
                 f"`combination` must be one of {COMBINATIONS}. "
                 f"Received: combination={combination!r}"
             )
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         # === Config ===
         self.num_frames = num_frames
         self.combination = combination

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_stw.layers import temporal_ops
+from keras_stw.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -50,7 +51,7 @@ class TWM(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         temporal_ops.validate_padding(padding)
         # === Config ===
         self.num_frames = num_frames

@@ -3,6 +3,7 @@
 import keras
 
 from keras_stw.models import weights as weights_lib
+from keras_stw.validation import check_positive_int
 
 BACKBONE_SOURCES = ("keras_cv", "keras")
 STACKWISE_BLOCKS = {
@@ -78,10 +79,7 @@ def _validate(depth, source, base_width):
             "`base_width` other than 64 needs backbone='keras_cv'; Keras Applications' "
             f"ResNets have a fixed width. Received: base_width={base_width!r}"
         )
-    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(
-            f"`base_width` must be a positive integer. Received: base_width={base_width!r}"
-        )
+    check_positive_int("base_width", base_width)
 
 
 def _keras_applications_resnet(depth, input_shape, weights, name):

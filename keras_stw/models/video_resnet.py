@@ -9,9 +9,9 @@ from keras_stw.layers import (
     STWBlock,
     TemporalConsensus,
     TemporalShift,
-    temporal_ops,
 )
 from keras_stw.models import backbones
+from keras_stw.validation import check_positive_int
 
 TEMPORAL_BLOCKS = ("stw", "tsm", None)
 
@@ -74,7 +74,7 @@ def video_resnet(
     >>> model.output_shape
     (None, 10)
     """
-    temporal_ops.validate_num_frames(num_frames)
+    check_positive_int("num_frames", num_frames)
     if not callable(temporal_block) and temporal_block not in TEMPORAL_BLOCKS:
         raise ValueError(
             f"`temporal_block` must be one of {TEMPORAL_BLOCKS} or a block factory. "
@@ -85,10 +85,7 @@ def video_resnet(
             "Block options apply to temporal_block='stw' or 'tsm' only. "
             f"Received: {sorted(block_kwargs)} with temporal_block={temporal_block!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(
-            f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}"
-        )
+    check_positive_int("num_classes", num_classes)
     if len(input_shape) != 3:
         raise ValueError(
             "`input_shape` is the frame shape (height, width, channels). "
