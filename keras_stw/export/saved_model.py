@@ -61,7 +61,7 @@ def export_saved_model(
 
     Example:
     >>> model = keras_stw.video_resnet("stw", num_frames=4, num_classes=5,
-    ...     input_shape=(32, 32, 3), base_width=4, depth=26)
+    ...     image_shape=(32, 32, 3), base_width=4, depth=26)
     >>> export_saved_model(model, "/tmp/stw", version=1, top_k=3)
     '/tmp/stw/1'
     """
