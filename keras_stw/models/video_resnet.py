@@ -261,9 +261,21 @@ def _deprecated_input_shape(input_shape, model_kwargs):
         "`input_shape` is deprecated: pass the frame shape as `image_shape` (the model's "
         "`input_shape` is the clip shape, (batch, num_frames, *image_shape)).",
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=_caller_stacklevel(),
     )
     return input_shape
+
+
+def _caller_stacklevel():
+    """The `stacklevel` that points a warning at the first caller outside keras_stw.
+
+    The zoo's functions call `video_resnet`, so a fixed level would name package code,
+    and Python shows a `DeprecationWarning` by default only where `__main__` causes it.
+    """
+    frame, level = inspect.currentframe().f_back, 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("keras_stw"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs):

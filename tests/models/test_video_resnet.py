@@ -314,8 +314,9 @@ class VideoResNetClassTest(TestCase):
         self.assert_same_outputs(model, loaded, self.random_clips(num_frames=T))
 
     def test_input_shape_is_the_deprecated_name_of_image_shape(self):
-        with pytest.warns(DeprecationWarning, match="pass the frame shape as `image_shape`"):
+        with pytest.warns(DeprecationWarning, match="pass the frame shape as `image_shape`") as w:
             model = keras_stw.TSNResNet50(T, 5, input_shape=(32, 32, 3), base_width=4)
+        self.assertEqual(w[0].filename, __file__)  # the caller, not the package
         self.assertEqual(model.image_shape, (32, 32, 3))
         self.assertEqual(model.input_shape, (None, T, 32, 32, 3))
         self.assertNotIn("input_shape", model.get_config())
