@@ -301,8 +301,7 @@ def _validate(temporal_block, num_frames, num_classes, image_shape, block_option
     if len(image_shape) != 3:
         raise ValueError(
             "`image_shape` (0.1.0: `input_shape`) is the frame shape (height, width, "
-            "channels). "
-            f"Received: image_shape={image_shape!r}"
+            f"channels), not the clip shape. Received: image_shape={image_shape!r}"
         )
 
 
