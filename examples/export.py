@@ -37,13 +37,8 @@ def main():
     if args.model:
         model = keras.saving.load_model(args.model)
     else:
-        model = keras_stw.video_resnet(
-            "stw",
-            num_frames=4,
-            num_classes=5,
-            input_shape=(32, 32, 3),
-            base_width=4,
-            depth=26,
+        model = keras_stw.create_model(
+            "stw_resnet26", num_frames=4, num_classes=5, image_shape=(32, 32, 3), base_width=4
         )
     os.makedirs(args.out, exist_ok=True)
     keras_path = os.path.join(args.out, f"{model.name}.keras")

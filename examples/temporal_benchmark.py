@@ -34,9 +34,10 @@ import numpy as np
 import keras_stw
 from keras_stw import data
 
-# name -> (temporal_block, block options): the rows of the paper's Table 6.
+# The rows of the paper's Table 6: row -> (registered model family, block options); the
+# model is `keras_stw.create_model(f"{family}_resnet{depth}", ...)`.
 MODELS = {
-    "TSN": (None, {}),
+    "TSN": ("tsn", {}),
     "TSM": ("tsm", {}),
     "STFM only": ("stw", {"combination": "stfm"}),
     "TWM only": ("stw", {"combination": "twm"}),
@@ -136,13 +137,12 @@ def load_arrays(dataset: data.SyntheticDataset, subset: str, num_frames: int):
 
 
 def build_model(name: str, config: Config, backbone: str) -> keras.Model:
-    temporal_block, options = MODELS[name]
-    return keras_stw.video_resnet(
-        temporal_block,
+    family, options = MODELS[name]
+    return keras_stw.create_model(
+        f"{family}_resnet{config.depth}",
         num_frames=config.num_frames,
         num_classes=config.num_classes,
-        input_shape=(config.size, config.size, 3),
-        depth=config.depth,
+        image_shape=(config.size, config.size, 3),
         backbone=backbone,
         base_width=config.base_width,
         dropout=0.0,

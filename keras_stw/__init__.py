@@ -1,20 +1,29 @@
 """keras-stw: Spatio-Temporal-Wise networks for video action recognition in Keras 3.
 
-The public API, listed explicitly; anything not exported here is private.
+The public API, listed explicitly; anything not exported here (or in the `__all__` of
+`keras_stw.layers`, `.models`, `.data`, `.evaluation`, `.training`, `.export`) is
+private. Importing the package registers its layers and `VideoResNet` with Keras, so
+`.keras` files load without `custom_objects`, and the zoo's models with the registry.
 """
 
-from keras_stw import layers
+from keras_stw import layers, models
 from keras_stw.flops import count_flops
-from keras_stw.layers import STFM, TWM, STWBlock, TemporalShift
+from keras_stw.layers import STFM, STW_COMBINATIONS, TWM, STWBlock, TemporalShift
 from keras_stw.models import (
+    BACKBONES,
+    TEMPORAL_BLOCKS,
     STWResNet50,
     STWResNet101,
     TSMResNet50,
     TSMResNet101,
     TSNResNet50,
     TSNResNet101,
+    VideoResNet,
     WeightsUnavailableError,
     build_resnet_backbone,
+    create_model,
+    list_models,
+    register_model,
     video_resnet,
 )
 from keras_stw.surgery import (
@@ -26,10 +35,13 @@ from keras_stw.surgery import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BACKBONES",
     "STFM",
     "STWBlock",
     "STWResNet50",
     "STWResNet101",
+    "STW_COMBINATIONS",
+    "TEMPORAL_BLOCKS",
     "TSMResNet50",
     "TSMResNet101",
     "TSNResNet50",
@@ -37,11 +49,16 @@ __all__ = [
     "TWM",
     "ResidualBlock",
     "TemporalShift",
+    "VideoResNet",
     "WeightsUnavailableError",
     "build_resnet_backbone",
     "count_flops",
+    "create_model",
     "find_residual_blocks",
     "insert_temporal_blocks",
     "layers",
+    "list_models",
+    "models",
+    "register_model",
     "video_resnet",
 ]

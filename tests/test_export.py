@@ -60,7 +60,7 @@ def trained_model():
         "stw",
         num_frames=NUM_FRAMES,
         num_classes=NUM_CLASSES,
-        input_shape=CLIP_SHAPE[1:],
+        image_shape=CLIP_SHAPE[1:],
         base_width=4,
         depth=26,
     )

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_stw.validation import check_positive_int
+
 DEFAULT_SIGNATURE = "serving_default"
 JPEG_SIGNATURE = "serving_jpeg"
 
@@ -59,7 +61,7 @@ def export_saved_model(
 
     Example:
     >>> model = keras_stw.video_resnet("stw", num_frames=4, num_classes=5,
-    ...     input_shape=(32, 32, 3), base_width=4, depth=26)
+    ...     image_shape=(32, 32, 3), base_width=4, depth=26)
     >>> export_saved_model(model, "/tmp/stw", version=1, top_k=3)
     '/tmp/stw/1'
     """
@@ -151,13 +153,8 @@ def _clip_shape(model):
 
 def _validate(model, version, top_k, class_names):
     _clip_shape(model)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(
-            "`version` must be a positive integer, TF Serving's version folder. "
-            f"Received: version={version!r}"
-        )
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"`top_k` must be a positive integer. Received: top_k={top_k!r}")
+    check_positive_int("version", version, why=", TF Serving's version folder")
+    check_positive_int("top_k", top_k)
     num_classes = model.outputs[0].shape[-1]
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_stw.layers import temporal_ops
+from keras_stw.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -27,7 +27,7 @@ class ClipToFrames(keras.layers.Layer):
 
     def __init__(self, num_frames, **kwargs):
         super().__init__(**kwargs)
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         # === Config ===
         self.num_frames = num_frames
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_stw.layers import temporal_ops
+from keras_stw.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -61,13 +62,10 @@ class STFM(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         temporal_ops.validate_padding(padding)
         self._fractions = _validate_ratios(ratios)
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
-            raise ValueError(
-                f"`kernel_size` must be a positive integer. Received: kernel_size={kernel_size!r}"
-            )
+        check_positive_int("kernel_size", kernel_size)
         # === Config ===
         self.num_frames = num_frames
         self.ratios = tuple(ratios)

@@ -5,8 +5,9 @@ import keras
 from keras_stw.layers import temporal_ops
 from keras_stw.layers.stfm import STFM
 from keras_stw.layers.twm import TWM
+from keras_stw.validation import check_positive_int
 
-COMBINATIONS = ("parallel", "stfm_then_twm", "twm_then_stfm", "stfm", "twm")
+STW_COMBINATIONS = ("parallel", "stfm_then_twm", "twm_then_stfm", "stfm", "twm")
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -46,12 +47,12 @@ class STWBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if combination not in COMBINATIONS:
+        if combination not in STW_COMBINATIONS:
             raise ValueError(
-                f"`combination` must be one of {COMBINATIONS}. "
+                f"`combination` must be one of {STW_COMBINATIONS}. "
                 f"Received: combination={combination!r}"
             )
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         # === Config ===
         self.num_frames = num_frames
         self.combination = combination

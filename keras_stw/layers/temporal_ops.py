@@ -14,14 +14,6 @@ from keras import ops
 PADDING_MODES = ("zeros", "replicate")
 
 
-def validate_num_frames(num_frames):
-    """Raises a `ValueError` unless `num_frames` is a positive integer."""
-    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
-        raise ValueError(
-            f"`num_frames` must be a positive integer. Received: num_frames={num_frames!r}"
-        )
-
-
 def validate_padding(padding):
     """Raises a `ValueError` unless `padding` names a clip-end padding mode."""
     if padding not in PADDING_MODES:

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_stw.layers import temporal_ops
+from keras_stw.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -30,12 +31,9 @@ class TemporalShift(keras.layers.Layer):
 
     def __init__(self, num_frames, shift_div=8, padding="zeros", **kwargs):
         super().__init__(**kwargs)
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         temporal_ops.validate_padding(padding)
-        if isinstance(shift_div, bool) or not isinstance(shift_div, int) or shift_div < 2:
-            raise ValueError(
-                f"`shift_div` must be an integer of at least 2. Received: shift_div={shift_div!r}"
-            )
+        check_positive_int("shift_div", shift_div, minimum=2)
         # === Config ===
         self.num_frames = num_frames
         self.shift_div = shift_div

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_stw.layers import temporal_ops
+from keras_stw.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")
@@ -50,7 +51,7 @@ class TWM(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        temporal_ops.validate_num_frames(num_frames)
+        check_positive_int("num_frames", num_frames)
         temporal_ops.validate_padding(padding)
         # === Config ===
         self.num_frames = num_frames
@@ -70,17 +71,15 @@ class TWM(keras.layers.Layer):
 
     def gate_logits(self, inputs):
         """Returns `U`, shape `(batch * num_frames, H, W, 1)`."""
-        taps = temporal_ops.fold_frames(self._taps(inputs), self.num_frames)
+        # Each frame's three temporal taps, before they are shifted: (..., 3).
+        taps = ops.matmul(inputs, ops.transpose(self.kernel))
+        taps = temporal_ops.fold_frames(taps, self.num_frames)
         logits = (
             temporal_ops.shift_frames(taps[..., 0:1], 1, self.padding)
             + taps[..., 1:2]
             + temporal_ops.shift_frames(taps[..., 2:3], -1, self.padding)
         )
         return temporal_ops.unfold_frames(logits) + self.bias
-
-    def _taps(self, inputs):
-        """Each frame's three temporal taps before the shift, `(..., 3)`."""
-        return ops.matmul(inputs, ops.transpose(self.kernel))
 
     def call(self, inputs):
         return inputs * ops.sigmoid(-self.gate_logits(inputs))

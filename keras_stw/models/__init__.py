@@ -1,6 +1,7 @@
-"""The keras-stw model zoo."""
+"""The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
-from keras_stw.models.backbones import build_resnet_backbone
+from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
+from keras_stw.models.registry import create_model, list_models, register_model
 from keras_stw.models.resnet import (
     STWResNet50,
     STWResNet101,
@@ -9,17 +10,23 @@ from keras_stw.models.resnet import (
     TSNResNet50,
     TSNResNet101,
 )
-from keras_stw.models.video_resnet import video_resnet
+from keras_stw.models.video_resnet import TEMPORAL_BLOCKS, VideoResNet, video_resnet
 from keras_stw.models.weights import WeightsUnavailableError
 
 __all__ = [
+    "BACKBONES",
     "STWResNet50",
     "STWResNet101",
+    "TEMPORAL_BLOCKS",
     "TSMResNet50",
     "TSMResNet101",
     "TSNResNet50",
     "TSNResNet101",
+    "VideoResNet",
     "WeightsUnavailableError",
     "build_resnet_backbone",
+    "create_model",
+    "list_models",
+    "register_model",
     "video_resnet",
 ]

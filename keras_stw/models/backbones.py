@@ -1,10 +1,14 @@
 """Frame-level ResNet backbones from KerasCV or Keras Applications."""
 
+import contextlib
+
 import keras
 
 from keras_stw.models import weights as weights_lib
+from keras_stw.validation import check_positive_int
 
-BACKBONE_SOURCES = ("keras_cv", "keras")
+# The values of the zoo's `backbone=` argument: where the frame-level ResNet comes from.
+BACKBONES = ("keras_cv", "keras")
 STACKWISE_BLOCKS = {
     26: (2, 2, 2, 2),
     50: (3, 4, 6, 3),
@@ -33,6 +37,7 @@ def build_resnet_backbone(
     weights=None,
     base_width: int = 64,
     name: str = "backbone",
+    dtype=None,
 ) -> keras.Model:
     """Builds a frame-level ResNet v1 without its classifier.
 
@@ -48,6 +53,11 @@ def build_resnet_backbone(
         base_width: int. Filters of the first stage (KerasCV only); the stages have
             `base_width * (1, 2, 4, 8)`. Defaults to `64`, the standard width.
         name: str. The backbone model's name. Defaults to `"backbone"`.
+        dtype: `None`, a dtype name or a `keras.DTypePolicy` such as
+            `"mixed_bfloat16"`, for every layer of the backbone. Neither KerasCV's
+            `ResNetBackbone` nor Keras Applications take a `dtype`, so the backbone is
+            built while this is the global policy, which is restored afterwards.
+            Defaults to `None`, the global policy.
 
     Returns:
         A functional `keras.Model` from frames to the last feature map.
@@ -58,16 +68,29 @@ def build_resnet_backbone(
     (None, 2, 2, 2048)
     """
     _validate(depth, source, base_width)
-    if source == "keras":
-        return _keras_applications_resnet(depth, input_shape, weights, name)
-    return _keras_cv_resnet(depth, input_shape, weights, base_width, name)
+    with dtype_policy_scope(dtype):
+        if source == "keras":
+            return _keras_applications_resnet(depth, input_shape, weights, name)
+        return _keras_cv_resnet(depth, input_shape, weights, base_width, name)
+
+
+@contextlib.contextmanager
+def dtype_policy_scope(dtype):
+    """Makes `dtype` the global dtype policy inside the block, for layers built there."""
+    if dtype is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(keras.dtype_policies.get(dtype))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _validate(depth, source, base_width):
-    if source not in BACKBONE_SOURCES:
-        raise ValueError(
-            f"`backbone` must be one of {BACKBONE_SOURCES}. Received: backbone={source!r}"
-        )
+    if source not in BACKBONES:
+        raise ValueError(f"`backbone` must be one of {BACKBONES}. Received: backbone={source!r}")
     allowed = sorted(STACKWISE_BLOCKS if source == "keras_cv" else APPLICATIONS)
     if depth not in allowed:
         raise ValueError(
@@ -78,10 +101,7 @@ def _validate(depth, source, base_width):
             "`base_width` other than 64 needs backbone='keras_cv'; Keras Applications' "
             f"ResNets have a fixed width. Received: base_width={base_width!r}"
         )
-    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(
-            f"`base_width` must be a positive integer. Received: base_width={base_width!r}"
-        )
+    check_positive_int("base_width", base_width)
 
 
 def _keras_applications_resnet(depth, input_shape, weights, name):

@@ -1,4 +1,7 @@
-"""The generic video ResNet builder behind the zoo's factories."""
+"""`VideoResNet`: the video classifier behind the zoo, and its `video_resnet` builder."""
+
+import inspect
+import warnings
 
 import keras
 
@@ -9,30 +12,18 @@ from keras_stw.layers import (
     STWBlock,
     TemporalConsensus,
     TemporalShift,
-    temporal_ops,
 )
 from keras_stw.models import backbones
+from keras_stw.validation import check_positive_int
 
+# The values of `temporal_block=` that name a built-in block; `None` is TSN.
 TEMPORAL_BLOCKS = ("stw", "tsm", None)
+_BLOCK_LAYERS = {"stw": STWBlock, "tsm": TemporalShift}
 
 
-def video_resnet(
-    temporal_block="stw",
-    *,
-    num_frames: int = 8,
-    num_classes: int = 174,
-    weights=None,
-    input_shape=(224, 224, 3),
-    stages=surgery.DEFAULT_STAGES,
-    depth: int = 50,
-    backbone: str = "keras_cv",
-    base_width: int = 64,
-    dropout: float = 0.5,
-    activation="softmax",
-    name=None,
-    **block_kwargs,
-) -> keras.Model:
-    """Builds a TSN-style video classifier on a ResNet, with optional temporal blocks.
+@keras.saving.register_keras_serializable(package="keras_stw")
+class VideoResNet(keras.Model):
+    """A TSN-style video classifier on a ResNet, with temporal blocks in its residual branches.
 
     A clip `(batch, num_frames, H, W, 3)` of raw pixels in `[0, 255]` (uint8 or float)
     is reshaped to `batch * num_frames` frames, normalized as the backbone's pretrained
@@ -41,89 +32,300 @@ def video_resnet(
     per-frame class scores, which are averaged over the clip (TSN's consensus) and
     passed through `activation`.
 
+    The model knows what it is: its constructor arguments are attributes
+    (`model.num_frames`, `model.image_shape`, `model.temporal_block`, ...) and
+    `get_config()` returns them, so it round-trips through `.keras` as a `VideoResNet`.
+    `weights` only initializes the backbone at construction and is not part of the
+    config: a `.keras` file carries the trained weights, and loading one never downloads.
+
     Args:
-        temporal_block: `"stw"`, `"tsm"`, `None` (TSN: no temporal modeling), or a
-            callable taking a layer name and returning a new temporal layer (see
-            `insert_temporal_blocks`). Defaults to `"stw"`.
+        temporal_block: `"stw"` (`STWBlock`), `"tsm"` (`TemporalShift`), `None` (TSN: no
+            temporal modeling), or a callable taking a layer name and returning a new
+            temporal layer (see `insert_temporal_blocks`). A callable is saved as the
+            layers it made, so those must be serializable (registered) layers.
+            Defaults to `"stw"`.
         num_frames: int. Frames per clip, `T`. Defaults to `8`.
         num_classes: int. Number of classes. Defaults to `174` (Something-Something).
-        weights: `None`, `"imagenet"` or the path of a backbone weights file; it
-            initializes the backbone before the temporal blocks are inserted.
-            Defaults to `None`.
-        input_shape: tuple. Frame shape `(H, W, 3)`. Defaults to `(224, 224, 3)`.
+        image_shape: tuple. Frame shape `(H, W, 3)`; the model's input is the clip,
+            `(batch, num_frames, H, W, 3)`. Defaults to `(224, 224, 3)`.
         stages: iterable of ints in 2..5. Stages whose blocks get a temporal block
             (Table 7). Defaults to `(2, 3, 4, 5)`.
-        depth: int. ResNet depth. Defaults to `50`.
-        backbone: str. `"keras_cv"` (KerasCV's `ResNetBackbone`, needs TensorFlow) or
-            `"keras"` (`keras.applications`, any backend). Defaults to `"keras_cv"`.
+        depth: int. ResNet depth: 26, 50, 101 or 152 (26 with KerasCV only).
+            Defaults to `50`.
+        backbone: str. One of `keras_stw.BACKBONES`: `"keras_cv"` (KerasCV's
+            `ResNetBackbone`, needs TensorFlow) or `"keras"` (`keras.applications`,
+            any backend). Defaults to `"keras_cv"`.
         base_width: int. First-stage filters (KerasCV only), for narrow test and demo
             models. Defaults to `64`.
         dropout: float. Dropout rate before the classifier. Defaults to `0.5`.
         activation: activation of the clip scores; `None` gives logits. Defaults to
             `"softmax"`.
+        block_options: dict or `None`. Keyword arguments of the built-in block:
+            `combination`, `ratios`, `kernel_size`, `padding` for `"stw"`; `shift_div`,
+            `padding` for `"tsm"`. Defaults to `None` (the block's defaults).
+        weights: `None`, `"imagenet"` or the path of a backbone weights file; it
+            initializes the backbone before the temporal blocks are inserted.
+            Defaults to `None`.
+        dtype: `None`, a dtype name or a `keras.DTypePolicy`, e.g. `"mixed_bfloat16"`.
+            Every layer of the model, the backbone's included, computes in it.
+            Defaults to `None`, the global policy at construction.
         name: str. Model name. Defaults to e.g. `"stw_resnet50"`.
-        **block_kwargs: passed to the temporal block: `combination`, `ratios`,
+        **kwargs: `trainable`, the one other base model argument.
+
+    Example:
+    >>> model = keras_stw.VideoResNet("stw", num_frames=4, num_classes=10,
+    ...     image_shape=(64, 64, 3), depth=26, base_width=8)
+    >>> model.input_shape, model.output_shape
+    ((None, 4, 64, 64, 3), (None, 10))
+    >>> model.num_frames, model.image_shape
+    (4, (64, 64, 3))
+    """
+
+    def __init__(
+        self,
+        temporal_block="stw",
+        num_frames: int = 8,
+        num_classes: int = 174,
+        image_shape=(224, 224, 3),
+        stages=surgery.DEFAULT_STAGES,
+        depth: int = 50,
+        backbone: str = "keras_cv",
+        base_width: int = 64,
+        dropout: float = 0.5,
+        activation="softmax",
+        block_options=None,
+        weights=None,
+        dtype=None,
+        name=None,
+        **kwargs,
+    ):
+        block_options = dict(block_options or {})
+        image_shape = tuple(image_shape)
+        _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs)
+        dtype = keras.config.dtype_policy() if dtype is None else keras.dtype_policies.get(dtype)
+
+        # === Layers ===
+        made_blocks = {}
+        make_block = _block_factory(temporal_block, num_frames, block_options, dtype, made_blocks)
+        # Under `dtype` as the global policy, so that it reaches the layers that neither
+        # KerasCV, Keras Applications nor a user's block factory give a dtype.
+        with backbones.dtype_policy_scope(dtype):
+            frame_model = backbones.build_resnet_backbone(
+                depth, backbone, image_shape, weights, base_width, dtype=dtype
+            )
+            if make_block is not None:
+                frame_model = surgery.insert_temporal_blocks(frame_model, make_block, stages)
+        # A block factory cannot be saved; the layers it made can, and make it again.
+        made_block_configs = {
+            name: keras.saving.serialize_keras_object(layer) for name, layer in made_blocks.items()
+        }
+
+        # === Functional Model ===
+        clips = keras.Input(shape=(num_frames, *image_shape), name="clips")
+        x = ClipToFrames(num_frames, dtype=dtype, name="clip_to_frames")(clips)
+        x = FrameNormalization(
+            **backbones.NORMALIZATION[backbone], dtype=dtype, name="normalization"
+        )(x)
+        x = frame_model(x)
+        x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="avg_pool")(x)
+        x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
+        x = keras.layers.Dense(num_classes, dtype=dtype, name="frame_scores")(x)
+        x = TemporalConsensus(num_frames, dtype=dtype, name="consensus")(x)
+        outputs = keras.layers.Activation(activation, dtype=dtype, name="predictions")(x)
+        tag = "custom" if callable(temporal_block) else temporal_block or "tsn"
+        super().__init__(clips, outputs, name=name or f"{tag}_resnet{depth}", **kwargs)
+
+        # === Config ===
+        self.temporal_block = temporal_block
+        self.num_frames = num_frames
+        self.num_classes = num_classes
+        self.image_shape = image_shape
+        self.stages = tuple(stages)
+        self.depth = depth
+        self.backbone = backbone
+        self.base_width = base_width
+        self.dropout = dropout
+        self.activation = activation
+        self.block_options = block_options
+        self.dtype_policy = dtype
+        self._made_block_configs = made_block_configs
+
+    def get_config(self):
+        # Not chained to super: a functional model's config is its graph, and this
+        # model is rebuilt from its arguments instead.
+        temporal_block = self.temporal_block
+        if callable(temporal_block):
+            temporal_block = {"layers": dict(self._made_block_configs)}
+        return {
+            "temporal_block": temporal_block,
+            "num_frames": self.num_frames,
+            "num_classes": self.num_classes,
+            "image_shape": self.image_shape,
+            "stages": self.stages,
+            "depth": self.depth,
+            "backbone": self.backbone,
+            "base_width": self.base_width,
+            "dropout": self.dropout,
+            "activation": keras.saving.serialize_keras_object(self.activation),
+            "block_options": dict(self.block_options),
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        temporal_block = config["temporal_block"]
+        if isinstance(temporal_block, dict):
+            # A block factory, saved as the layers it made: make the same ones again.
+            configs = temporal_block["layers"]
+            config["temporal_block"] = lambda name: keras.saving.deserialize_keras_object(
+                configs[name]
+            )
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def video_resnet(
+    temporal_block="stw",
+    num_frames: int = 8,
+    num_classes: int = 174,
+    weights=None,
+    *,
+    input_shape=None,
+    **kwargs,
+) -> VideoResNet:
+    """Builds a `VideoResNet`, with the temporal block's options as keywords.
+
+    The zoo's functions (`keras_stw.create_model("stw_resnet50")`, `STWResNet50`) call
+    this. It takes `VideoResNet`'s arguments, except that the block's options are
+    keywords of their own (`combination="stfm"`, `shift_div=4`) rather than one
+    `block_options` dict: a keyword that is not an argument of `VideoResNet` is a block
+    option.
+
+    Args:
+        temporal_block: `"stw"`, `"tsm"`, `None` or a block factory; see
+            `VideoResNet`. Defaults to `"stw"`.
+        num_frames: int. Frames per clip. Defaults to `8`.
+        num_classes: int. Number of classes. Defaults to `174`.
+        weights: `None`, `"imagenet"` or the path of a backbone weights file.
+            Defaults to `None`.
+        input_shape: deprecated name of `image_shape`, from keras-stw 0.1.0; it is
+            the frame shape, not the model's `input_shape` (the clip shape).
+        **kwargs: `VideoResNet`'s other arguments (`image_shape`, `stages`, `depth`,
+            `backbone`, `base_width`, `dropout`, `activation`, `dtype`, `name`,
+            `trainable`), then the temporal block's options: `combination`, `ratios`,
             `kernel_size`, `padding` for STW; `shift_div`, `padding` for TSM.
 
     Returns:
-        A functional `keras.Model`.
+        A `VideoResNet`.
 
     Example:
     >>> model = keras_stw.video_resnet("stw", num_frames=4, num_classes=10,
-    ...     input_shape=(64, 64, 3), base_width=8)
-    >>> model.output_shape
-    (None, 10)
+    ...     image_shape=(64, 64, 3), depth=26, base_width=8, combination="stfm")
+    >>> model.block_options
+    {'combination': 'stfm'}
     """
-    temporal_ops.validate_num_frames(num_frames)
+    model_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _MODEL_ARGUMENTS}
+    if input_shape is not None:
+        model_kwargs["image_shape"] = _deprecated_input_shape(input_shape, model_kwargs)
+    return VideoResNet(
+        temporal_block,
+        num_frames,
+        num_classes,
+        weights=weights,
+        block_options=kwargs,
+        **model_kwargs,
+    )
+
+
+# Keywords of `video_resnet` that are `VideoResNet`'s own; the others are block options.
+_MODEL_ARGUMENTS = {*inspect.signature(VideoResNet.__init__).parameters, "trainable"} - {
+    "self",
+    "block_options",
+    "kwargs",
+}
+
+
+def _deprecated_input_shape(input_shape, model_kwargs):
+    """Returns `input_shape`, the 0.1.0 name of `image_shape`, with a warning."""
+    if "image_shape" in model_kwargs:
+        raise ValueError(
+            "Pass the frame shape once, as `image_shape`; `input_shape` is its deprecated "
+            f"name. Received: image_shape={model_kwargs['image_shape']!r}, "
+            f"input_shape={input_shape!r}"
+        )
+    warnings.warn(
+        "`input_shape` is deprecated: pass the frame shape as `image_shape` (the model's "
+        "`input_shape` is the clip shape, (batch, num_frames, *image_shape)).",
+        DeprecationWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+    return input_shape
+
+
+def _caller_stacklevel():
+    """The `stacklevel` that points a warning at the first caller outside keras_stw.
+
+    The zoo's functions call `video_resnet`, so a fixed level would name package code,
+    and Python shows a `DeprecationWarning` by default only where `__main__` causes it.
+    """
+    frame, level = inspect.currentframe().f_back, 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("keras_stw"):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs):
+    # A functional model would ignore unknown keywords silently, block options included.
+    unknown = sorted(set(kwargs) - {"trainable"})
+    if unknown:
+        raise ValueError(
+            f"Unrecognized arguments for VideoResNet: {unknown}. A temporal block's "
+            f"options go in `block_options`. Received: {', '.join(unknown)}"
+        )
+    check_positive_int("num_frames", num_frames)
+    check_positive_int("num_classes", num_classes)
     if not callable(temporal_block) and temporal_block not in TEMPORAL_BLOCKS:
         raise ValueError(
             f"`temporal_block` must be one of {TEMPORAL_BLOCKS} or a block factory. "
             f"Received: temporal_block={temporal_block!r}"
         )
-    if (temporal_block is None or callable(temporal_block)) and block_kwargs:
+    if (temporal_block is None or callable(temporal_block)) and block_options:
         raise ValueError(
             "Block options apply to temporal_block='stw' or 'tsm' only. "
-            f"Received: {sorted(block_kwargs)} with temporal_block={temporal_block!r}"
+            f"Received: {sorted(block_options)} with temporal_block={temporal_block!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if len(image_shape) != 3:
         raise ValueError(
-            f"`num_classes` must be a positive integer. Received: num_classes={num_classes!r}"
+            "`image_shape` (0.1.0: `input_shape`) is the frame shape (height, width, "
+            f"channels), not the clip shape. Received: image_shape={image_shape!r}"
         )
-    if len(input_shape) != 3:
-        raise ValueError(
-            "`input_shape` is the frame shape (height, width, channels). "
-            f"Received: input_shape={input_shape!r}"
-        )
-    make_block = _block_factory(temporal_block, num_frames, block_kwargs)
-    frame_model = backbones.build_resnet_backbone(
-        depth, backbone, tuple(input_shape), weights, base_width
-    )
-    if make_block is not None:
-        frame_model = surgery.insert_temporal_blocks(frame_model, make_block, stages)
-    tag = "custom" if callable(temporal_block) else temporal_block or "tsn"
-
-    # === Functional Model ===
-    clips = keras.Input(shape=(num_frames, *input_shape), name="clips")
-    x = ClipToFrames(num_frames, name="clip_to_frames")(clips)
-    x = FrameNormalization(**backbones.NORMALIZATION[backbone], name="normalization")(x)
-    x = frame_model(x)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(num_classes, name="frame_scores")(x)
-    x = TemporalConsensus(num_frames, name="consensus")(x)
-    outputs = keras.layers.Activation(activation, name="predictions")(x)
-    return keras.Model(clips, outputs, name=name or f"{tag}_resnet{depth}")
 
 
-def _block_factory(temporal_block, num_frames, block_kwargs):
-    if temporal_block is None or callable(temporal_block):
-        return temporal_block
-    layer_class = STWBlock if temporal_block == "stw" else TemporalShift
+def _block_factory(temporal_block, num_frames, block_options, dtype, made_blocks):
+    """Returns `make(name) -> layer` for the surgery, or `None` for TSN.
+
+    Layers of a callable `temporal_block` are recorded in `made_blocks`, by name, so
+    `get_config` can save them.
+    """
+    if temporal_block is None:
+        return None
+    if callable(temporal_block):
+
+        def make(name):
+            made_blocks[name] = temporal_block(name)
+            return made_blocks[name]
+
+        return make
+    layer_class = _BLOCK_LAYERS[temporal_block]
     # Build one block now, so a bad keyword fails here, naming the argument.
     try:
-        layer_class(num_frames, **block_kwargs)
+        layer_class(num_frames, **block_options)
     except TypeError as error:
         raise ValueError(
             f"Unknown argument for temporal_block={temporal_block!r}: {error}"
         ) from error
-    return lambda name: layer_class(num_frames, name=name, **block_kwargs)
+    return lambda name: layer_class(num_frames, name=name, dtype=dtype, **block_options)

@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras
@@ -12,7 +13,7 @@ T = 4
 TINY = {
     "num_frames": T,
     "num_classes": 5,
-    "input_shape": (32, 32, 3),
+    "image_shape": (32, 32, 3),
     "base_width": 4,
     "depth": 26,
 }
@@ -106,7 +107,7 @@ class VideoResNetTest(TestCase):
         ("ratios", {"ratios": (3, 3, 4)}, "ratios"),
         ("block_kwarg", {"shift_div": 4}, "shift_div"),
         ("num_classes", {"num_classes": 0}, "num_classes"),
-        ("input_shape", {"input_shape": (4, 32, 32, 3)}, "input_shape"),
+        ("image_shape", {"image_shape": (4, 32, 32, 3)}, "image_shape"),
         ("backbone", {"backbone": "torchvision"}, "backbone"),
         ("depth", {"depth": 34}, "depth"),
         ("channels", {"base_width": 2, "ratios": (16, "8/7", 16)}, "cannot split"),
@@ -202,3 +203,162 @@ class CustomBlockTest(TestCase):
         ]
         self.assertLen(shifts, 8)
         self.assertEqual({s.shift_div for s in shifts}, {4})
+
+
+def _json(config):
+    """`config` as it comes back from a `.keras` file: tuples become lists."""
+    return json.loads(json.dumps(config))
+
+
+def _all_layers(model):
+    """Every layer of `model`, nested models and the STW blocks' modules included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        if isinstance(layer, keras_stw.STWBlock):
+            yield from (m for m in (layer.stfm, layer.twm) if m is not None)
+
+
+class VideoResNetClassTest(TestCase):
+    def test_constructor_arguments_are_attributes_and_the_config(self):
+        model = keras_stw.VideoResNet(
+            "tsm",
+            num_frames=T,
+            num_classes=5,
+            image_shape=(32, 32, 3),
+            stages=(4, 5),
+            depth=26,
+            base_width=4,
+            dropout=0.25,
+            activation=None,
+            block_options={"shift_div": 4},
+            name="mine",
+        )
+        self.assertIsInstance(model, keras.Model)
+        self.assertEqual(model.input_shape, (None, T, 32, 32, 3))
+        self.assertEqual(
+            (model.temporal_block, model.num_frames, model.image_shape, model.block_options),
+            ("tsm", T, (32, 32, 3), {"shift_div": 4}),
+        )
+        self.assertEqual(model.get_config(), {
+            "temporal_block": "tsm",
+            "num_frames": T,
+            "num_classes": 5,
+            "image_shape": (32, 32, 3),
+            "stages": (4, 5),
+            "depth": 26,
+            "backbone": "keras_cv",
+            "base_width": 4,
+            "dropout": 0.25,
+            "activation": None,
+            "block_options": {"shift_div": 4},
+            "dtype": keras.dtype_policies.serialize(keras.config.dtype_policy()),
+            "name": "mine",
+            "trainable": True,
+        })  # fmt: skip
+
+    def test_unknown_keywords_are_refused_not_ignored(self):
+        with pytest.raises(ValueError, match=r"\['combination'\].*`block_options`"):
+            keras_stw.VideoResNet("stw", combination="stfm", **TINY)
+
+    def test_from_config_rebuilds_the_same_model(self):
+        model = _tiny("stw", combination="stfm_then_twm", ratios=(8, "4/3", 8))
+        clone = keras_stw.VideoResNet.from_config(model.get_config())
+        self.assertIsInstance(clone, keras_stw.VideoResNet)
+        self.assertEqual(clone.get_config(), model.get_config())
+        clone.set_weights(model.get_weights())
+        self.assert_same_outputs(model, clone, self.random_clips(num_frames=T))
+
+    @parameterized.named_parameters(
+        ("tsm", "tsm", {"shift_div": 4, "stages": (3, 4, 5), "activation": None}),
+        ("tsn", None, {"dropout": 0.0}),
+    )
+    def test_keras_file_restores_a_video_resnet(self, temporal_block, kwargs):
+        model = _tiny(temporal_block, **kwargs)
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertIsInstance(loaded, keras_stw.VideoResNet)
+        self.assertEqual(_json(loaded.get_config()), _json(model.get_config()))
+        self.assertEqual((loaded.num_frames, loaded.image_shape), (T, (32, 32, 3)))
+        clips = self.random_clips(num_frames=T).astype("float32")
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(loaded(clips)), keras.ops.convert_to_numpy(model(clips))
+        )
+
+    def test_a_block_factory_is_saved_as_the_layers_it_made(self):
+        model = _tiny(lambda name: keras_stw.TemporalShift(T, shift_div=4, name=name))
+        made = model.get_config()["temporal_block"]["layers"]
+        self.assertLen(made, 8)
+        self.assertEqual({c["config"]["shift_div"] for c in made.values()}, {4})
+        path = os.path.join(self.get_temp_dir(), "custom.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertIsInstance(loaded, keras_stw.VideoResNet)
+        self.assertEqual(loaded.name, "custom_resnet26")
+        self.assert_same_outputs(model, loaded, self.random_clips(num_frames=T))
+
+    def test_weights_initialize_the_backbone_and_are_not_in_the_config(self):
+        source = keras_stw.build_resnet_backbone(
+            26, "keras_cv", input_shape=(32, 32, 3), base_width=4
+        )
+        weights = os.path.join(self.get_temp_dir(), "backbone.weights.h5")
+        source.save_weights(weights)
+        model = _tiny("tsm", weights=weights)
+        self.assertNotIn("weights", model.get_config())
+        path = os.path.join(self.get_temp_dir(), "model.keras")
+        model.save(path)
+        os.remove(weights)  # loading must not need it: the .keras file has the weights
+        loaded = keras.saving.load_model(path)
+        self.assert_same_outputs(model, loaded, self.random_clips(num_frames=T))
+
+    def test_input_shape_is_the_deprecated_name_of_image_shape(self):
+        with pytest.warns(DeprecationWarning, match="pass the frame shape as `image_shape`") as w:
+            model = keras_stw.TSNResNet50(T, 5, input_shape=(32, 32, 3), base_width=4)
+        self.assertEqual(w[0].filename, __file__)  # the caller, not the package
+        self.assertEqual(model.image_shape, (32, 32, 3))
+        self.assertEqual(model.input_shape, (None, T, 32, 32, 3))
+        self.assertNotIn("input_shape", model.get_config())
+        with pytest.raises(ValueError, match="Received: image_shape=.*, input_shape="):
+            _tiny(None, input_shape=(32, 32, 3))
+
+
+class DtypeTest(TestCase):
+    def test_dtype_reaches_every_layer_and_survives_saving(self):
+        before = keras.config.dtype_policy().name
+        model = _tiny("stw", dtype="mixed_bfloat16")
+        self.assertEqual(keras.config.dtype_policy().name, before)
+        layers = [
+            layer for layer in _all_layers(model) if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        kinds = {type(layer).__name__ for layer in layers}
+        self.assertTrue({"STWBlock", "STFM", "TWM", "Conv2D", "ClipToFrames"} <= kinds, kinds)
+        self.assertEqual({layer.dtype_policy.name for layer in layers}, {"mixed_bfloat16"})
+        self.assertEqual(model.dtype_policy.name, "mixed_bfloat16")
+        outputs = model(self.random_clips(num_frames=T))
+        self.assertEqual(keras.backend.standardize_dtype(outputs.dtype), "bfloat16")
+        self.assertEqual({w.dtype for w in model.weights}, {"float32"})
+        path = os.path.join(self.get_temp_dir(), "bf16.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual({layer.dtype_policy.name for layer in _all_layers(loaded)} - {"float32"},
+                         {"mixed_bfloat16"})  # fmt: skip
+
+    def test_a_block_factory_follows_the_models_dtype(self):
+        model = _tiny(lambda name: keras_stw.TemporalShift(T, name=name), dtype="bfloat16")
+        shifts = [x for x in _all_layers(model) if isinstance(x, keras_stw.TemporalShift)]
+        self.assertLen(shifts, 8)
+        self.assertEqual({s.dtype_policy.name for s in shifts}, {"bfloat16"})
+
+    def test_without_dtype_the_global_policy_at_construction_is_kept(self):
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            model = _tiny("tsm")
+        finally:
+            keras.config.set_dtype_policy(previous)
+        config = model.get_config()
+        self.assertEqual(keras.dtype_policies.deserialize(config["dtype"]).name, "mixed_bfloat16")
+        rebuilt = keras_stw.VideoResNet.from_config(config)  # under the float32 policy
+        self.assertEqual(rebuilt.get_layer("frame_scores").dtype_policy.name, "mixed_bfloat16")
