@@ -34,7 +34,7 @@ from keras_stw.data.augment import (
 )
 from keras_stw.data.batches import ClipBatches
 from keras_stw.data.clips import ClipSpec, load_clip
-from keras_stw.data.dataset import ENGINES, resolve_engine, video_dataset
+from keras_stw.data.dataset import ENGINES, original_errors, resolve_engine, video_dataset
 from keras_stw.data.decode import (
     FRAME_TEMPLATE,
     DecodeError,
@@ -76,6 +76,7 @@ __all__ = [
     "frame_template_of",
     "load_clip",
     "multi_view_crops",
+    "original_errors",
     "read_folder_frames",
     "read_frames",
     "read_hmdb51",

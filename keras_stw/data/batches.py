@@ -17,6 +17,7 @@ import numpy as np
 from keras_stw.data.annotations import ON_ERROR, Annotations, VideoRecord
 from keras_stw.data.clips import ClipSpec
 from keras_stw.data.decode import DecodeError, count_frames
+from keras_stw.validation import check_positive_int
 
 # Batches of a repeated dataset: without end, for every practical purpose.
 UNLIMITED = 2**62
@@ -71,10 +72,7 @@ class ClipBatches:
         on_error: str = "raise",
         threads: int | None = 1,
     ):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
-            )
+        check_positive_int("batch_size", batch_size)
         if on_error not in ON_ERROR:
             raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
         self.records = as_records(source)

@@ -14,6 +14,7 @@ import numpy as np
 from keras_stw.data import augment, decode
 from keras_stw.data.annotations import VideoRecord
 from keras_stw.data.sampling import SAMPLINGS, sample_indices
+from keras_stw.validation import check_positive_int
 
 
 def load_clip(
@@ -132,9 +133,7 @@ class ClipSpec:
 
     def __post_init__(self):
         for name in ("num_frames", "image_size", "short_side", "frame_interval", "num_clips"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.sampling not in SAMPLINGS:
             raise ValueError(
                 f"`sampling` must be one of {SAMPLINGS}. Received: sampling={self.sampling!r}"

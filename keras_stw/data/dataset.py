@@ -7,13 +7,18 @@ Grain processes (`grain_pipeline.py`). Both engines make the same batches, pixel
 pixel.
 """
 
+import contextlib
 import os
+import re
 
 import keras
 
+from keras_stw.data.annotations import AnnotationError
 from keras_stw.data.batches import ClipBatches
 from keras_stw.data.clips import ClipSpec
+from keras_stw.data.decode import DecodeError
 from keras_stw.data.skipped import SkippedVideos
+from keras_stw.validation import check_positive_int
 
 ENGINES = ("auto", "tf", "grain")
 
@@ -85,6 +90,12 @@ def video_dataset(
         `(batch, views, T, S, S, 3)` for several test views, and labels int32
         `(batch,)`. Its `skipped` attribute counts the skipped videos.
 
+    Raises:
+        keras_stw.data.DecodeError: while iterating, for an unreadable video with
+            `on_error="raise"`. Grain raises it as it is; TensorFlow wraps what a
+            `tf.data` pipeline raises in its own errors: iterate (or `fit`) inside
+            `with original_errors():` to catch it as `DecodeError` there too.
+
     Example:
     >>> train = keras_stw.data.read_list("train.txt", root="videos")
     >>> train_ds = keras_stw.data.video_dataset(
@@ -108,15 +119,14 @@ def video_dataset(
         drop_remainder=drop_remainder,
         on_error=on_error,
     )
-    if isinstance(initial_step, bool) or not isinstance(initial_step, int):
-        raise ValueError(f"`initial_step` must be an integer. Received: {initial_step!r}")
-    if not 0 <= initial_step < len(batches):
+    check_positive_int("initial_step", initial_step, minimum=0)
+    if initial_step >= len(batches):
         raise ValueError(
             f"`initial_step` must be a batch of the dataset, 0 to {len(batches) - 1}. "
             f"Received: initial_step={initial_step}"
         )
-    if workers is not None and (isinstance(workers, bool) or workers < 0):
-        raise ValueError(f"`workers` must be a non-negative integer. Received: {workers!r}")
+    if workers is not None:
+        check_positive_int("workers", workers, minimum=0)
     skipped = skipped if skipped is not None else SkippedVideos()
     engine = resolve_engine(engine)
     if engine == "tf":
@@ -160,3 +170,38 @@ def _import_grain_engine():
             "engine='tf' where TensorFlow is installed."
         ) from error
     return grain_dataset
+
+
+@contextlib.contextmanager
+def original_errors():
+    """Raises the keras-stw data errors that TensorFlow wrapped as what they are.
+
+    An error raised inside a `tf.data` pipeline reaches the caller as a
+    `tf.errors.OpError` that quotes it; within this context it is raised again as
+    the `DecodeError` or `AnnotationError` it was, with its message, so one `except`
+    clause serves both engines. Other errors pass through unchanged.
+
+    Example:
+    >>> with keras_stw.data.original_errors():
+    ...     try:
+    ...         model.fit(train_ds, epochs=1, steps_per_epoch=100)
+    ...     except keras_stw.data.DecodeError as error:
+    ...         print(error)
+    """
+    try:
+        yield
+    except Exception as error:
+        original = _original_error(error)
+        if original is None:
+            raise
+        raise original from error
+
+
+def _original_error(error):
+    if not type(error).__module__.startswith("tensorflow"):
+        return None
+    quoted = re.findall(r"\b(DecodeError|AnnotationError): (.+)", str(error))
+    if not quoted:
+        return None
+    name, message = quoted[-1]
+    return (DecodeError if name == "DecodeError" else AnnotationError)(message)

@@ -2,7 +2,9 @@
 
 import keras
 
+from keras_stw.data import ClipSpec
 from keras_stw.evaluation.scores import video_scores
+from keras_stw.validation import check_positive_int
 
 
 def predict_video(
@@ -12,6 +14,7 @@ def predict_video(
     *,
     top_k: int = 5,
     protocol: str = "1x1",
+    spec: ClipSpec | None = None,
 ) -> list[tuple[str, float]]:
     """Predicts the `top_k` classes of a video.
 
@@ -19,20 +22,24 @@ def predict_video(
         model: a clip `keras.Model` (or a list of them, averaged).
         path: str. Video file or JPEG frame folder.
         class_names: list of str. One name per model output.
-        top_k: int. Classes returned. Defaults to `5`.
+        top_k: int. Classes returned, at least 1. Defaults to `5`.
         protocol: str. `"1x1"` or `"10x3"` views. Defaults to `"1x1"`.
+        spec: `ClipSpec`. How the model's training clips were sampled and cropped,
+            see `video_scores`. Defaults to `None`: `ClipSpec()`.
 
     Returns:
         `(class name, score)` pairs, best first.
 
     Raises:
-        ValueError: the model's number of classes differs from `len(class_names)`.
+        ValueError: `top_k` is below 1, or the model's number of classes differs from
+            `len(class_names)`.
         keras_stw.data.DecodeError: the video cannot be read.
 
     Example:
     >>> predict_video(model, "demo.mp4", read_label_map("label_map_k400.txt"))[0]
     ('arm wrestling', 0.93)
     """
+    check_positive_int("top_k", top_k)
     models = [model] if isinstance(model, keras.Model) else list(model)
     for m in models:
         if m.output_shape[-1] != len(class_names):
@@ -40,6 +47,6 @@ def predict_video(
                 f"The model '{m.name}' predicts {m.output_shape[-1]} classes but the label "
                 f"map names {len(class_names)}; use the label map the model was trained with."
             )
-    scores = video_scores(models, [path], protocol=protocol, workers=1)[0]
-    best = scores.argsort()[::-1][:top_k]
-    return [(class_names[i], float(scores[i])) for i in best]
+    scores = video_scores(models, [path], protocol=protocol, spec=spec, batch_size=1, workers=0)
+    best = scores[0].argsort()[::-1][:top_k]
+    return [(class_names[i], float(scores[0][i])) for i in best]

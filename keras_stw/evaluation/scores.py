@@ -1,15 +1,37 @@
 """Video scores under a test protocol, averaged over views and over an ensemble of models."""
 
-from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 
 import keras
 import numpy as np
 
-from keras_stw.evaluation.views import PROTOCOLS, video_views
+from keras_stw.data import ClipSpec, original_errors, video_dataset
+from keras_stw.data.batches import as_records
+from keras_stw.evaluation.views import PROTOCOLS
+from keras_stw.models import VideoResNet
 
 
 def model_frames(model: keras.Model) -> tuple[int, int]:
-    """`(num_frames, image_size)` a clip model expects, from its input shape."""
+    """`(num_frames, image_size)` a clip model expects.
+
+    A `keras_stw.VideoResNet` knows them; for any other clip model (a `.keras` file of
+    keras-stw 0.1.0, a model of your own) they are read from its input shape.
+
+    Args:
+        model: a clip `keras.Model`, input `(batch, T, H, W, 3)`.
+
+    Returns:
+        `(T, H)`.
+
+    Raises:
+        ValueError: the model does not take clips of a fixed length and size.
+
+    Example:
+    >>> model_frames(keras_stw.create_model("stw_resnet50", num_frames=16))
+    (16, 224)
+    """
+    if isinstance(model, VideoResNet):
+        return model.num_frames, model.image_shape[0]
     shape = model.input_shape
     if len(shape) != 5 or shape[1] is None or shape[2] is None:
         raise ValueError(
@@ -21,36 +43,45 @@ def model_frames(model: keras.Model) -> tuple[int, int]:
 
 def video_scores(
     models,
-    paths,
+    source,
     *,
     protocol: str = "1x1",
-    short_side: int = 256,
+    spec: ClipSpec | None = None,
     batch_size: int = 8,
-    totals=None,
-    frame_template: str = "img_{:05d}.jpg",
-    workers: int = 4,
+    on_error: str = "raise",
+    engine: str = "auto",
+    workers: int | None = None,
 ) -> np.ndarray:
     """Class scores of each video: the mean over test views and over models.
 
-    Each model reads its own views (its `num_frames` and frame size, from its input
-    shape), so an ensemble may mix 8- and 16-frame models, as the paper's "16f + 8f".
-    Scores are the models' outputs (probabilities for the zoo's softmax models),
-    averaged over the `num_clips x num_crops` views of the protocol, then over models.
+    Each model reads its own views (its `num_frames` and frame size) through
+    `keras_stw.data.video_dataset`, the pipeline training validates with, so an
+    ensemble may mix 8- and 16-frame models, as the paper's "16f + 8f". Scores are the
+    models' outputs (probabilities for the zoo's softmax models), averaged over the
+    `num_clips x num_crops` views of the protocol, then over models.
 
     Args:
         models: a `keras.Model` or a list of them, with the same classes.
-        paths: sequence of str. Video files or frame folders.
+        source: `Annotations`, or a list of video paths, `VideoRecord`s or
+            `(path, label[, num_frames])` tuples.
         protocol: str. `"1x1"` (1 clip x 1 centre crop) or `"10x3"` (10 clips x
             3 crops). Defaults to `"1x1"`.
-        short_side: int. Short side before cropping. Defaults to `256`.
-        batch_size: int. Views per forward pass. Defaults to `8`.
-        totals: sequence of int or `None`. Frame counts, if known. Defaults to `None`.
-        frame_template: str. Frame file pattern of folders. Defaults to
-            `"img_{:05d}.jpg"`.
-        workers: int. Videos decoded in parallel threads. Defaults to `4`.
+        spec: `ClipSpec`. How the videos were sampled and cropped in training
+            (`short_side`, `sampling`, `frame_interval`, `frame_template`,
+            `frame_start`); its frame count, size and views are each model's and the
+            protocol's. Defaults to `None`: `ClipSpec()`.
+        batch_size: int. Videos per forward pass (times the protocol's views).
+            Defaults to `8`.
+        on_error: str. `"raise"` on an unreadable video, or `"skip"` it: its row
+            of scores is NaN. Defaults to `"raise"`.
+        engine: str. `video_dataset`'s engine. Defaults to `"auto"`.
+        workers: int. `video_dataset`'s workers. Defaults to `None`.
 
     Returns:
-        float32 array `(len(paths), num_classes)`.
+        float32 array `(num_videos, num_classes)`.
+
+    Raises:
+        keras_stw.data.DecodeError: a video cannot be read (`on_error="raise"`).
 
     Example:
     >>> scores = video_scores([stw16, stw8], ["a.mp4", "b.mp4"], protocol="10x3")
@@ -63,27 +94,38 @@ def video_scores(
     num_classes = {m.output_shape[-1] for m in models}
     if len(num_classes) != 1:
         raise ValueError(f"The ensemble's models differ in classes: {sorted(num_classes)}")
+    records = as_records(source)
+    spec = spec or ClipSpec()
+    # Each clip comes back with its video's index in place of its label, so the scores
+    # of a skipped video stay empty instead of shifting the rows that follow.
+    indexed = [dataclasses.replace(r, label=i) for i, r in enumerate(records)]
     num_clips, num_crops = PROTOCOLS[protocol]
-    totals = totals if totals is not None else [None] * len(paths)
-    total_scores = np.zeros((len(paths), num_classes.pop()), np.float64)
+    total = np.zeros((len(records), num_classes.pop()), np.float64)
     for model in models:
         num_frames, image_size = model_frames(model)
-
-        def views(item, num_frames=num_frames, image_size=image_size):
-            path, total = item
-            return video_views(
-                path,
-                num_frames=num_frames,
-                image_size=image_size,
-                short_side=max(short_side, image_size),
-                num_clips=num_clips,
-                num_crops=num_crops,
-                total=total,
-                frame_template=frame_template,
-            )
-
-        with ThreadPoolExecutor(workers) as pool:
-            for i, clip_views in enumerate(pool.map(views, zip(paths, totals, strict=True))):
-                scores = model.predict(clip_views, batch_size=batch_size, verbose=0)
-                total_scores[i] += np.asarray(scores, np.float64).mean(0)
-    return (total_scores / len(models)).astype(np.float32)
+        model_spec = dataclasses.replace(
+            spec,
+            num_frames=num_frames,
+            image_size=image_size,
+            short_side=max(spec.short_side, image_size),
+            num_clips=num_clips,
+            num_crops=num_crops,
+            training=False,
+        )
+        scores = np.full_like(total, np.nan)
+        dataset = video_dataset(
+            indexed,
+            model_spec,
+            batch_size=batch_size,
+            on_error=on_error,
+            engine=engine,
+            workers=workers,
+        )
+        with original_errors():
+            for clips, indices in dataset:
+                clips = np.asarray(clips).reshape(-1, *model.input_shape[1:])
+                outputs = keras.ops.convert_to_numpy(model.predict_on_batch(clips))
+                views = outputs.reshape(len(indices), model_spec.views, -1)
+                scores[np.asarray(indices)] = views.astype(np.float64).mean(1)
+        total += scores
+    return (total / len(models)).astype(np.float32)

@@ -1,14 +1,13 @@
-"""TF-free test views of a video: clips along time, crops across the frame, in numpy.
+"""The test views of one video: clips along time, crops across the frame.
 
-The same views as `keras_stw.data.video_dataset` makes for testing (centre crop, or
-left / centre / right crops of the short side resized to `short_side`), built with
-OpenCV only so evaluation and prediction run on any backend.
+The views are `keras_stw.data.ClipSpec(training=False).load`: the very crops the
+validation pipeline of `video_dataset`, `evaluate.py` and `predict` use, and what a
+client of a served model should send (see the README's serving section).
 """
 
-import cv2
 import numpy as np
 
-from keras_stw.data import clips
+from keras_stw.data import FRAME_TEMPLATE, ClipSpec, VideoRecord
 
 # Test protocols: (clips along time, crops across the frame).
 PROTOCOLS = {"1x1": (1, 1), "10x3": (10, 3)}
@@ -23,14 +22,18 @@ def video_views(
     num_clips: int = 1,
     num_crops: int = 1,
     total: int | None = None,
-    frame_template: str = "img_{:05d}.jpg",
+    sampling: str = "segment",
+    frame_interval: int = 1,
+    frame_template: str = FRAME_TEMPLATE,
+    frame_start: int = 1,
 ) -> np.ndarray:
     """Reads the test views of one video.
 
-    Clip `k` takes the frame at fraction `(k + 0.5) / num_clips` of each of the
-    `num_frames` segments; each clip's short side is resized to `short_side` and
-    square `image_size` crops are cut at the centre (`num_crops=1`) or at the start,
-    centre and end of the long side (`num_crops=3`).
+    Clip `k` of `num_clips` takes the frame at fraction `(k + 0.5) / num_clips` of
+    each of the `num_frames` segments (or, with `sampling="dense"`, a dense clip
+    starting in the `k`-th share of the video); square crops of the short side
+    resized to `short_side` are cut at the centre (`num_crops=1`) or at the start,
+    centre and end of the long side (`num_crops=3`) and resized to `image_size`.
 
     Args:
         path: str. Video file or JPEG frame folder.
@@ -40,8 +43,11 @@ def video_views(
         num_clips: int. Clips along time. Defaults to `1`.
         num_crops: int. 1 or 3. Defaults to `1`.
         total: int. Frame count if known. Defaults to `None`: counted.
+        sampling: str. `"segment"` (TSN) or `"dense"`. Defaults to `"segment"`.
+        frame_interval: int. Step of dense sampling. Defaults to `1`.
         frame_template: str. Frame file pattern of a folder. Defaults to
             `"img_{:05d}.jpg"`.
+        frame_start: int. Number of a folder's first frame. Defaults to `1`.
 
     Returns:
         uint8 array `(num_clips * num_crops, T, image_size, image_size, 3)`, clip major.
@@ -53,36 +59,16 @@ def video_views(
     >>> video_views("demo.mp4", num_frames=8, num_clips=10, num_crops=3).shape
     (30, 8, 224, 224, 3)
     """
-    if num_crops not in (1, 3):
-        raise ValueError(f"`num_crops` must be 1 or 3. Received: num_crops={num_crops}")
-    frames = clips.load_clip(
-        path,
+    spec = ClipSpec(
         num_frames=num_frames,
-        training=False,
-        total=total,
+        image_size=image_size,
+        short_side=short_side,
+        sampling=sampling,
+        frame_interval=frame_interval,
         num_clips=num_clips,
+        num_crops=num_crops,
         frame_template=frame_template,
+        frame_start=frame_start,
     )
-    height, width = frames.shape[1:3]
-    scale = short_side / min(height, width)
-    new_size = (max(round(width * scale), short_side), max(round(height * scale), short_side))
-    resized = np.stack([cv2.resize(f, new_size, interpolation=cv2.INTER_AREA) for f in frames])
-    crop = min(image_size, short_side)
-    positions = (0.5,) if num_crops == 1 else (0.0, 0.5, 1.0)
-    views = []
-    for clip in resized.reshape(num_clips, num_frames, *resized.shape[1:]):
-        for position in positions:
-            views.append(_crop(clip, crop, position, image_size))
-    return np.stack(views)
-
-
-def _crop(clip, crop, position, image_size):
-    height, width = clip.shape[1:3]
-    # The crop moves along the long side and stays centred on the short side.
-    along_height = height > width
-    top = round((height - crop) * (position if along_height else 0.5))
-    left = round((width - crop) * (0.5 if along_height else position))
-    window = clip[:, top : top + crop, left : left + crop]
-    if crop != image_size:
-        window = np.stack([cv2.resize(f, (image_size, image_size)) for f in window])
-    return window
+    views, _ = spec.load(VideoRecord(path, -1, total))
+    return views.reshape(spec.views, *views.shape[-4:])
