@@ -1,17 +1,20 @@
-"""`keras_stw.training`: the paper's recipe, resumable training and data parallelism."""
+"""`keras_stw.training`: the paper's recipe, resumable training, data parallelism, speed."""
 
-from keras_stw.training.checkpoint import TrainingCheckpoint
+from keras_stw.training.checkpoint import TrainingCheckpoint, save_model
 from keras_stw.training.distribute import DataParallel, data_parallel
 from keras_stw.training.loop import fit_resumable
 from keras_stw.training.recipe import PRESETS, Recipe
 from keras_stw.training.schedule import step_decay
+from keras_stw.training.throughput import ClipsPerSecond
 
 __all__ = [
     "PRESETS",
+    "ClipsPerSecond",
     "DataParallel",
     "Recipe",
     "TrainingCheckpoint",
     "data_parallel",
     "fit_resumable",
+    "save_model",
     "step_decay",
 ]

@@ -12,7 +12,11 @@ environment variable on every worker). Build, compile and restore the model insi
 the returned scope.
 
 In both cases the batch size given to the data pipeline is the global batch, split
-across devices.
+across devices. On JAX with a single device (and one host) no distribution is set: a
+one-device `DataParallel` mesh gives the model's variables single-device shardings
+that the compiled train step's outputs then commit, so Keras compiled the step again
+at its second call and after every epoch's metric reset (14 s each for STW-ResNet-50
+on an H200); without a distribution it compiles once.
 """
 
 import contextlib
@@ -64,6 +68,10 @@ def data_parallel(multi_host: bool = False) -> DataParallel:
 
             jax.distributed.initialize()
         devices = keras.distribution.list_devices()
+        if len(devices) == 1:
+            return DataParallel(
+                contextlib.nullcontext(), 1, f"one device, no distribution needed: {devices}"
+            )
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return DataParallel(
             contextlib.nullcontext(),

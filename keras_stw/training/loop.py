@@ -15,6 +15,7 @@ def fit_resumable(
     epochs: int,
     steps_per_epoch: int,
     save_freq: int | None = None,
+    config: dict | None = None,
     callbacks=(),
     validation_data=None,
     validation_steps: int | None = None,
@@ -27,20 +28,27 @@ def fit_resumable(
     A later run with the same arguments loads that file instead, finishes the
     interrupted epoch with the steps it had left (the learning-rate schedule follows
     the restored step counter), then trains the remaining epochs: no step is lost or
-    repeated. A run that had finished returns the trained model at once.
+    repeated.
 
-    `data` must yield batches without end (a repeated `tf.data.Dataset`, a generator,
-    a `keras.utils.PyDataset`); a resumed run draws fresh batches, so pass a data
-    source seeded differently per run if exact batch replay matters.
+    For the batches to be replayed exactly, pass `data` as a function of the number
+    of batches already trained, e.g. `lambda step: keras_stw.data.video_dataset(...,
+    repeat=True, seed=0, initial_step=step)`: the run's data position is then its
+    optimizer's step counter, saved in the same file as the weights, and a resumed run
+    sees exactly the batches an uninterrupted one would have seen. Any other `data`
+    (a repeated `tf.data.Dataset`, a generator) starts again from its beginning when
+    the run resumes.
 
     Args:
         build: callable returning a new compiled `keras.Model`.
-        data: training batches, as `model.fit` takes them.
+        data: training batches without end, as `model.fit` takes them, or a callable
+            `initial_step -> batches` (see above).
         directory: str. Folder of the resumable state.
         epochs: int. Total epochs.
         steps_per_epoch: int. Steps per epoch.
         save_freq: int or `None`. Also save every this many steps within an epoch.
             Defaults to `None`.
+        config: dict. The run's settings; resuming a run saved with other settings
+            is refused (see `TrainingCheckpoint`). Defaults to `None`.
         callbacks: sequence of `keras.callbacks.Callback`. Logging and more; a
             `CSVLogger` should use `append=True`.
         validation_data: passed to `model.fit`. Defaults to `None`.
@@ -51,10 +59,11 @@ def fit_resumable(
         The trained `keras.Model`.
 
     Example:
-    >>> model = fit_resumable(lambda: compiled_model(), train_ds, directory="runs/a",
-    ...     epochs=50, steps_per_epoch=1000, save_freq=200)
+    >>> model = fit_resumable(compiled_model, lambda step: video_dataset(
+    ...     train, training=True, repeat=True, seed=0, initial_step=step),
+    ...     directory="runs/a", epochs=50, steps_per_epoch=1000, save_freq=200)
     """
-    checkpoint = TrainingCheckpoint(directory, steps_per_epoch, save_freq)
+    checkpoint = TrainingCheckpoint(directory, steps_per_epoch, save_freq, config)
     model = checkpoint.restore()
     if model is None:
         model = build()
@@ -62,8 +71,16 @@ def fit_resumable(
     else:
         epoch, step = checkpoint.position(model)
         print(f"Resuming from {checkpoint.path}: epoch {epoch + 1}, step {step}.")
+
+    def batches_from(epoch, step):
+        return data(epoch * steps_per_epoch + step) if callable(data) else data
+
     fit_args = {
-        "callbacks": [checkpoint, *callbacks],
+        # A batch factory orders its own batches; Keras could not shuffle them anyway.
+        "shuffle": not callable(data),
+        # The backup comes last: when it records an epoch as done, the other callbacks
+        # have written that epoch's log row and checkpoint.
+        "callbacks": [*callbacks, checkpoint],
         "validation_data": validation_data,
         "validation_steps": validation_steps,
         "verbose": verbose,
@@ -71,7 +88,7 @@ def fit_resumable(
     if step and epoch < epochs:
         checkpoint.step_offset = step
         model.fit(
-            data,
+            batches_from(epoch, step),
             initial_epoch=epoch,
             epochs=epoch + 1,
             steps_per_epoch=steps_per_epoch - step,
@@ -81,6 +98,10 @@ def fit_resumable(
         epoch += 1
     if epoch < epochs:
         model.fit(
-            data, initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps_per_epoch, **fit_args
+            batches_from(epoch, 0),
+            initial_epoch=epoch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            **fit_args,
         )
     return model

@@ -1,0 +1,58 @@
+"""`ClipsPerSecond`: each epoch's training rate, in the logs beside the loss."""
+
+import time
+
+import keras
+
+
+class ClipsPerSecond(keras.callbacks.Callback):
+    """Adds `clips_per_second` to the logs of every epoch.
+
+    The clock starts once the epoch's first `warmup_steps` steps have finished (they
+    hold compilation and the loader's start) and stops when its last training step
+    has (before validation), waiting for the device each time, since it runs
+    asynchronously. The rate is the steps in between times `batch_size`, or NaN for
+    an epoch of no more than `warmup_steps` steps; a `CSVLogger` after this callback
+    records it in `log.csv`.
+
+    Args:
+        batch_size: int. Clips per training step (the global batch).
+        warmup_steps: int. Steps of each epoch left out of the timing. Defaults to
+            `2`.
+
+    Example:
+    >>> model.fit(train_ds, epochs=2, steps_per_epoch=100,
+    ...     callbacks=[ClipsPerSecond(64), keras.callbacks.CSVLogger("log.csv")])
+    """
+
+    def __init__(self, batch_size: int, warmup_steps: int = 2):
+        super().__init__()
+        self.batch_size = batch_size
+        self.warmup_steps = warmup_steps
+        self._steps = 0
+        self._start = self._stop = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._steps = 0
+        self._start = self._stop = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        last = self._steps == self.params.get("steps")
+        if self._steps == self.warmup_steps or last:
+            # The step's outputs are ready once the device has finished it.
+            for value in (logs or {}).values():
+                keras.ops.convert_to_numpy(value)
+            now = time.perf_counter()
+            self._start = now if self._steps == self.warmup_steps else self._start
+            self._stop = now if last else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        timed = self._steps - self.warmup_steps
+        # NaN for an epoch too short to time: a log's columns stay the same.
+        logs["clips_per_second"] = float("nan")
+        if self._start is not None and timed > 0:
+            seconds = (self._stop or time.perf_counter()) - self._start
+            logs["clips_per_second"] = timed * self.batch_size / seconds
