@@ -1,59 +1,78 @@
-"""Evaluates one model or an ensemble of `.keras` models on a labelled video list.
+"""Evaluates one model or an ensemble of `.keras` models on an annotated split.
 
 Protocols: `1x1` (1 clip x 1 centre crop: Something-Something) and `10x3` (10 clips x
 3 crops, left / centre / right, scores averaged: Kinetics-400, UCF101, HMDB51). An
 ensemble (`--model a.keras b.keras`, e.g. the paper's 16-frame + 8-frame STW) averages
-the models' scores; each model reads clips of its own length. Prints top-1, top-5 and
-mean per-class accuracy, and writes `metrics.json` (per-class accuracies included) and
-`confusion_matrix.png` to `--output-dir`. Decoding is TF-free (OpenCV), so any Keras
-backend works.
+the models' scores; each model reads clips of its own length. It reads every annotation
+format `train.py` reads, through the same pipeline (`keras_stw.data.video_dataset`:
+Grain without TensorFlow, tf.data with it), so any Keras backend works.
+
+Prints top-1, top-5 and mean per-class accuracy, and writes `metrics.json` (per-class
+accuracies included) and `confusion_matrix.png` to `--output-dir`. The models and the
+label map are checked against each other before any video is read; with `--on-error
+skip`, unreadable videos are left out of the metrics and counted.
 
 Example:
     python examples/evaluate.py --model runs/stw16/model.keras runs/stw8/model.keras \\
-        --list val.txt --root videos --labels label_map.txt --protocol 1x1
+        --annotations val.txt --root videos --labels label_map.txt --protocol 10x3
 """
 
 import argparse
 import json
 import os
+import sys
 
 import keras
+import numpy as np
 
-from keras_stw import data, evaluation
+from keras_stw import cli, data, evaluation
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", required=True, help="One or more .keras.")
-    parser.add_argument("--list", required=True, help="List: `path [num_frames] label`.")
-    parser.add_argument("--root", default="", help="Folder the list's paths are in.")
-    parser.add_argument("--labels", required=True, help="Label map, one class a line.")
+    parser.add_argument("--annotations", "--list", help="The split to evaluate.")
     parser.add_argument("--protocol", choices=tuple(evaluation.PROTOCOLS), default="1x1")
-    parser.add_argument("--short-side", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--frame-template", default="img_{:05d}.jpg")
+    parser.add_argument("--batch-size", type=int, default=8, help="Videos per pass.")
     parser.add_argument("--output-dir", default="runs/evaluate")
+    cli.add_data_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    class_names = data.read_label_map(args.labels)
-    records, _ = data.read_list(args.list, root=args.root, class_names=class_names)
+    split = cli.read_split(args, "val", args.annotations)
+    if split is None:
+        raise SystemExit(f"error: --format {args.format} needs --annotations.")
+    records, class_names = split
     models = [keras.saving.load_model(path) for path in args.model]
     for path, model in zip(args.model, models, strict=True):
         num_frames, image_size = evaluation.model_frames(model)
+        if model.output_shape[-1] != len(class_names):
+            raise ValueError(
+                f"{path} predicts {model.output_shape[-1]} classes but the labels name "
+                f"{len(class_names)}; use the label file the model was trained with."
+            )
         print(f"{path}: {num_frames} frames of {image_size}x{image_size}")
+    spec = data.ClipSpec(
+        short_side=args.short_side,
+        sampling=args.sampling,
+        frame_interval=args.frame_interval,
+        frame_template=cli.frame_template(args),
+    )
     scores = evaluation.video_scores(
         models,
-        [r.path for r in records],
+        records,
         protocol=args.protocol,
-        short_side=args.short_side,
+        spec=spec,
         batch_size=args.batch_size,
-        totals=[r.num_frames for r in records],
-        frame_template=args.frame_template,
+        on_error=args.on_error,
+        engine=args.engine,
+        workers=args.workers,
     )
-    metrics = evaluation.classification_metrics(scores, [r.label for r in records], class_names)
+    scored = ~np.isnan(scores).any(1)
+    labels = np.array([r.label for r in records])
+    metrics = evaluation.classification_metrics(scores[scored], labels[scored], class_names)
     os.makedirs(args.output_dir, exist_ok=True)
     png = evaluation.plot_confusion_matrix(
         metrics["confusion"], class_names, os.path.join(args.output_dir, "confusion_matrix.png")
@@ -61,20 +80,22 @@ def main(argv=None) -> dict:
     report = {
         "models": args.model,
         "protocol": args.protocol,
-        "videos": len(records),
+        "videos": int(scored.sum()),
+        "skipped_videos": [r.path for r, ok in zip(records, scored, strict=True) if not ok],
         **{k: v for k, v in metrics.items() if k != "confusion"},
         "confusion": metrics["confusion"].tolist(),
     }
     with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
     print(
-        f"{len(records)} videos, protocol {args.protocol}, {len(models)} model(s): "
-        f"top-1 {100 * metrics['top1']:.2f}%, top-5 {100 * metrics['top5']:.2f}%, "
-        f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f}%"
+        f"{report['videos']} videos ({len(report['skipped_videos'])} skipped), protocol "
+        f"{args.protocol}, {len(models)} model(s): top-1 {100 * metrics['top1']:.2f}%, "
+        f"top-5 {100 * metrics['top5']:.2f}%, mean class accuracy "
+        f"{100 * metrics['mean_class_accuracy']:.2f}%"
     )
     print(f"Saved {args.output_dir}/metrics.json and {png}")
     return report
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run_program(main))

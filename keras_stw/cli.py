@@ -1,14 +1,42 @@
-"""The `python -m keras_stw` command line: `predict` a video's top-5 classes."""
+"""Command lines: `python -m keras_stw predict`, and the data options the programs share.
+
+`examples/train.py` and `examples/evaluate.py` take their dataset options from
+`add_data_arguments` and read their splits with `read_split`, so whatever one program
+reads the other reads too.
+"""
 
 import argparse
+import gc
 import os
+import re
 import sys
 
-from keras_stw.data import AnnotationError, DecodeError, read_label_map
+from keras_stw.data import (
+    ENGINES,
+    FORMATS,
+    ON_ERROR,
+    SAMPLINGS,
+    AnnotationError,
+    DecodeError,
+    frame_template_of,
+    original_errors,
+    read_annotations,
+    read_label_map,
+)
+from keras_stw.evaluation.views import PROTOCOLS
+
+__all__ = ["add_data_arguments", "frame_template", "main", "one_line", "read_split", "run_program"]
+
+# Errors whose message says what is wrong; others also name their type.
+_EXPECTED_ERRORS = (OSError, ValueError, DecodeError, AnnotationError)
 
 
 def main(argv=None) -> int:
     """Runs a `python -m keras_stw` command; returns the exit status.
+
+    Any bad input (a missing, empty or undecodable video, a model file that cannot
+    be loaded or is no clip model, a label map that does not match, a bad option
+    value) gives one line on stderr and status 1, never a traceback.
 
     Args:
         argv: list of str. Arguments without the program name. Defaults to
@@ -27,13 +55,13 @@ def main(argv=None) -> int:
     predict.add_argument("--model", required=True, help="A .keras clip model.")
     predict.add_argument("--labels", required=True, help="Label map, one class a line.")
     predict.add_argument("--num-frames", type=int, help="Check the model's clip length.")
-    predict.add_argument("--protocol", choices=("1x1", "10x3"), default="1x1")
-    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--protocol", choices=tuple(PROTOCOLS), default="1x1")
+    predict.add_argument("--top-k", type=int, default=5, help="Classes shown, at least 1.")
     args = parser.parse_args(argv)
     try:
         predictions = _predict(args)
-    except (OSError, ValueError, DecodeError, AnnotationError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # The command's contract: one line, never a traceback.
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
     width = max(len(name) for name, _ in predictions)
     for name, score in predictions:
@@ -41,7 +69,127 @@ def main(argv=None) -> int:
     return 0
 
 
+def run_program(main, argv=None) -> int:
+    """Runs a program's `main`; bad input ends it with one line and status 1.
+
+    Errors about the input (files, annotations, videos, arguments) print `error: ...`
+    on one line, without a traceback, however deep they were raised: in a `tf.data`
+    pipeline too (see `keras_stw.data.original_errors`). Anything else is a bug, and
+    keeps its traceback.
+
+    Args:
+        main: callable taking `argv`.
+        argv: list of str. The program's arguments. Defaults to `None`:
+            `sys.argv[1:]`.
+
+    Returns:
+        The exit status: 0, or 1 after bad input.
+
+    Example:
+    >>> if __name__ == "__main__":
+    ...     sys.exit(run_program(main))
+    """
+    try:
+        with original_errors():
+            main(argv)
+    except _EXPECTED_ERRORS as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+    else:
+        return 0
+    # The failed run's tf.data iterators sit in reference cycles: collected now, they
+    # stop their threads, which at interpreter exit would abort the process (SIGABRT).
+    gc.collect()
+    return 1
+
+
+def one_line(error: Exception) -> str:
+    """A one-line message for an error: its first line, or the class Keras cannot find.
+
+    Keras's message for a `.keras` file naming an unknown class quotes the whole
+    model config: the class's name is what the reader needs.
+
+    Args:
+        error: the exception.
+
+    Returns:
+        str.
+
+    Example:
+    >>> one_line(ValueError("first line\\nsecond line"))
+    'first line'
+    """
+    message = str(error)
+    unknown = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
+    if unknown:
+        return f"unknown class {unknown.group(1)!r} (from a package that is not imported?)"
+    lines = message.strip().splitlines()
+    first = lines[0] if lines else type(error).__name__
+    return first if isinstance(error, _EXPECTED_ERRORS) else f"{type(error).__name__}: {first}"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the dataset options of the programs: format, files, sampling, loader.
+
+    Args:
+        parser: the program's `argparse.ArgumentParser`.
+
+    Example:
+    >>> parser = argparse.ArgumentParser()
+    >>> add_data_arguments(parser)
+    >>> args = parser.parse_args(["--format", "sthv1", "--labels", "labels.csv"])
+    """
+    group = parser.add_argument_group("data")
+    group.add_argument("--format", choices=FORMATS, default="list")
+    group.add_argument("--labels", help="Label file (list and kinetics: optional).")
+    group.add_argument("--root", default="", help="Folder the annotation paths are in.")
+    group.add_argument("--splits-dir", help="UCF101 / HMDB51 split files.")
+    group.add_argument("--split", type=int, default=1, help="UCF101 / HMDB51 split.")
+    group.add_argument("--frame-template", help="Default: the format's frame file names.")
+    group.add_argument("--short-side", type=int, default=256)
+    group.add_argument("--sampling", choices=SAMPLINGS, default="segment")
+    group.add_argument("--frame-interval", type=int, default=1, help="Dense sampling.")
+    group.add_argument("--on-error", choices=ON_ERROR, default="raise")
+    group.add_argument("--engine", choices=ENGINES, default="auto")
+    group.add_argument("--workers", type=int, help="Decoding processes (Grain) or threads.")
+
+
+def read_split(args: argparse.Namespace, subset: str, annotation_file: str | None):
+    """Reads a split with the options of `add_data_arguments`, or `None`.
+
+    Args:
+        args: the parsed options.
+        subset: str. `"train"` or `"val"`.
+        annotation_file: str. The split's annotation file. For a `"val"` split,
+            `None` means none: the result is `None`, except for UCF101 and HMDB51,
+            whose splits are in `--splits-dir`.
+
+    Returns:
+        `Annotations`, or `None`.
+
+    Example:
+    >>> train = read_split(args, "train", args.train_annotations)
+    """
+    if subset == "val" and annotation_file is None and args.format not in ("ucf101", "hmdb51"):
+        return None
+    return read_annotations(
+        args.format,
+        subset,
+        annotation_file=annotation_file,
+        labels=args.labels,
+        root=args.root,
+        splits_dir=args.splits_dir,
+        split=args.split,
+    )
+
+
+def frame_template(args: argparse.Namespace) -> str:
+    """`--frame-template`, or the frame file names of `--format`."""
+    return args.frame_template or frame_template_of(args.format)
+
+
 def _predict(args):
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1. Received: --top-k {args.top_k}")
     for what, path in (("model", args.model), ("label map", args.labels)):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such {what} file.")
@@ -56,9 +204,9 @@ def _predict(args):
     class_names = read_label_map(args.labels)
     try:
         model = keras.saving.load_model(args.model)
-    except Exception as error:
-        raise ValueError(f"{args.model}: cannot load the model ({error}).") from error
-    num_frames, _ = evaluation.model_frames(model)
+        num_frames, _ = evaluation.model_frames(model)
+    except Exception as error:  # Whatever fails here, the file is to blame.
+        raise ValueError(f"{args.model}: cannot load a clip model: {one_line(error)}") from error
     if args.num_frames is not None and args.num_frames != num_frames:
         raise ValueError(
             f"{args.model} takes clips of {num_frames} frames. Received: "

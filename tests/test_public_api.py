@@ -2,7 +2,8 @@
 
 Public means exported: a name in the `__all__` of `keras_stw` or of a subpackage that
 `keras_stw.__all__` lists (`layers`, `models`) or that the README documents (`data`,
-`evaluation`, `training`, `export`). A program fails this test when it imports or reads
+`evaluation`, `training`, `export`, and `cli`, the programs' shared command-line
+options). A program fails this test when it imports or reads
 anything else of `keras_stw`, touches a private attribute (`x._name`) of anything, or
 edits `sys.path` or `sys.modules` to reach code. If a program needs a private thing,
 the package is missing a public one.
@@ -22,7 +23,7 @@ PROGRAMS = sorted(
     for pattern in ("*.py", "*.ipynb")
     for path in (REPO / folder).glob(pattern)
 )
-PUBLIC_SUBPACKAGES = ("data", "evaluation", "export", "layers", "models", "training")
+PUBLIC_SUBPACKAGES = ("cli", "data", "evaluation", "export", "layers", "models", "training")
 
 
 def _is_private(name):

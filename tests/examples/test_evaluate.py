@@ -1,0 +1,59 @@
+"""`examples/evaluate.py`: the protocols, an ensemble, every format, bad input first."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from tests.examples.conftest import run
+
+pytestmark = pytest.mark.slow
+
+
+def test_protocols_and_ensemble(synthetic, saved_models, program, tmp_path):
+    common = ["--annotations", synthetic.val_list, "--root", synthetic.directory]
+    common += ["--labels", synthetic.label_map, "--short-side", "32", "--workers", "0"]
+    reports = {}
+    for protocol, models in (("1x1", saved_models[:1]), ("10x3", saved_models)):
+        output = tmp_path / protocol
+        args = ["--model", *models, "--protocol", protocol, "--output-dir", output]
+        run(program("evaluate.py", *args, *common))
+        reports[protocol] = json.loads((output / "metrics.json").read_text())
+        assert (output / "confusion_matrix.png").stat().st_size > 1000
+    report = reports["10x3"]
+    assert report["models"] == saved_models and report["videos"] == 4
+    assert report["skipped_videos"] == []
+    assert 0.0 <= report["top1"] <= report["top5"] <= 1.0
+    assert np.sum(report["confusion"]) == 4
+    assert set(report["per_class"]) == set(synthetic.class_names)
+
+
+def test_labels_that_do_not_match_the_model_are_refused_before_any_video(
+    synthetic, saved_models, program, real_media
+):
+    command, environment = program(
+        "evaluate.py",
+        *("--model", saved_models[0], "--annotations", synthetic.val_list),
+        *("--root", "/nonexistent", "--labels", real_media / "label_map_k400.txt"),
+    )
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "predicts 4 classes" in last and "400" in last
+
+
+def test_skip_leaves_unreadable_videos_out(synthetic, saved_models, program, tmp_path):
+    val = tmp_path / "val.txt"
+    val.write_text(open(synthetic.val_list).read() + "videos/missing.mp4 8 0\n")
+    output = tmp_path / "out"
+    run(
+        program(
+            "evaluate.py",
+            *("--model", saved_models[0], "--annotations", val, "--root", synthetic.directory),
+            *("--labels", synthetic.label_map, "--short-side", "32", "--workers", "0"),
+            *("--on-error", "skip", "--output-dir", output),
+        )
+    )
+    report = json.loads((output / "metrics.json").read_text())
+    assert report["videos"] == 4 and report["skipped_videos"][0].endswith("missing.mp4")
