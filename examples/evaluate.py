@@ -25,7 +25,7 @@ import sys
 import keras
 import numpy as np
 
-from keras_stw import cli, data, evaluation
+from keras_stw import cli, evaluation
 
 
 def parse_args(argv=None):
@@ -54,17 +54,11 @@ def main(argv=None) -> dict:
                 f"{len(class_names)}; use the label file the model was trained with."
             )
         print(f"{path}: {num_frames} frames of {image_size}x{image_size}")
-    spec = data.ClipSpec(
-        short_side=args.short_side,
-        sampling=args.sampling,
-        frame_interval=args.frame_interval,
-        frame_template=cli.frame_template(args),
-    )
     scores = evaluation.video_scores(
         models,
         records,
         protocol=args.protocol,
-        spec=spec,
+        spec=cli.clip_spec(args),
         batch_size=args.batch_size,
         on_error=args.on_error,
         engine=args.engine,

@@ -164,16 +164,13 @@ def main(argv=None) -> keras.Model:
 
     train, class_names = cli.read_split(args, "train", args.train_annotations)
     val = cli.read_split(args, "val", args.val_annotations)
-    spec = data.ClipSpec(
+    spec = cli.clip_spec(
+        args,
         num_frames=args.num_frames,
         training=True,
         image_size=args.image_size,
-        short_side=args.short_side,
-        sampling=args.sampling,
-        frame_interval=args.frame_interval,
         flip=args.flip,
         flip_label_map=data.flip_label_map_from_names(class_names) if args.flip else None,
-        frame_template=cli.frame_template(args),
     )
     loader = {"batch_size": recipe.batch_size, "on_error": args.on_error}
     loader.update(engine=args.engine, workers=args.workers)

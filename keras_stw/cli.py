@@ -17,6 +17,7 @@ from keras_stw.data import (
     ON_ERROR,
     SAMPLINGS,
     AnnotationError,
+    ClipSpec,
     DecodeError,
     frame_template_of,
     original_errors,
@@ -25,7 +26,7 @@ from keras_stw.data import (
 )
 from keras_stw.evaluation.views import PROTOCOLS
 
-__all__ = ["add_data_arguments", "frame_template", "main", "one_line", "read_split", "run_program"]
+__all__ = ["add_data_arguments", "clip_spec", "main", "one_line", "read_split", "run_program"]
 
 # Errors whose message says what is wrong; others also name their type.
 _EXPECTED_ERRORS = (OSError, ValueError, DecodeError, AnnotationError)
@@ -92,14 +93,16 @@ def run_program(main, argv=None) -> int:
     try:
         with original_errors():
             main(argv)
+        status = 0
     except _EXPECTED_ERRORS as error:
         print(f"error: {one_line(error)}", file=sys.stderr)
-    else:
-        return 0
-    # The failed run's tf.data iterators sit in reference cycles: collected now, they
-    # stop their threads, which at interpreter exit would abort the process (SIGABRT).
+        status = 1
+    # The run's dataset iterators sit in reference cycles. Collected now, while the
+    # interpreter is whole, they stop their threads and worker processes and free
+    # their shared memory; at exit, tf.data's threads would abort the process
+    # (SIGABRT) and Grain's prefetched batches would be reported as leaked.
     gc.collect()
-    return 1
+    return status
 
 
 def one_line(error: Exception) -> str:
@@ -182,9 +185,28 @@ def read_split(args: argparse.Namespace, subset: str, annotation_file: str | Non
     )
 
 
-def frame_template(args: argparse.Namespace) -> str:
-    """`--frame-template`, or the frame file names of `--format`."""
-    return args.frame_template or frame_template_of(args.format)
+def clip_spec(args: argparse.Namespace, **fields) -> ClipSpec:
+    """The `ClipSpec` of the options of `add_data_arguments`, with other `fields`.
+
+    Args:
+        args: the parsed options: `--short-side`, `--sampling`, `--frame-interval` and
+            `--frame-template` (by default, the frame file names of `--format`).
+        **fields: the program's own `ClipSpec` fields, e.g. `num_frames=8,
+            training=True`.
+
+    Returns:
+        `ClipSpec`.
+
+    Example:
+    >>> spec = clip_spec(args, num_frames=args.num_frames, training=True)
+    """
+    return ClipSpec(
+        short_side=args.short_side,
+        sampling=args.sampling,
+        frame_interval=args.frame_interval,
+        frame_template=args.frame_template or frame_template_of(args.format),
+        **fields,
+    )
 
 
 def _predict(args):

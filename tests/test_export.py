@@ -17,7 +17,8 @@ import pytest
 from absl.testing import parameterized
 
 import keras_stw
-from keras_stw import export
+from keras_stw import data, evaluation, export
+from tests.conftest import REAL_MEDIA
 from tests.test_case import TestCase
 
 NUM_FRAMES, SIZE, NUM_CLASSES = 4, 32, 5
@@ -198,6 +199,19 @@ class ServingTest(TestCase):
             atol=1e-5,
             rtol=0,
         )
+
+    def test_client_views_score_as_evaluation_does(self):
+        """The README's client preprocessing is what evaluate.py and predict score."""
+        import tensorflow as tf
+
+        path = str(REAL_MEDIA / "demo.mp4")
+        views = evaluation.video_views(
+            path, num_frames=NUM_FRAMES, image_size=SIZE, short_side=SIZE
+        )
+        served = self.signatures["serving_default"](clips=tf.constant(views))["probabilities"]
+        spec = data.ClipSpec(short_side=SIZE)
+        expected = evaluation.video_scores(self.model, [path], spec=spec, workers=0)
+        self.assertAllClose(served.numpy(), expected, atol=1e-5)
 
     def test_jpeg_signature_matches_decoded_frames(self):
         import tensorflow as tf
