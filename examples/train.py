@@ -130,7 +130,7 @@ def build_model(args, recipe, num_classes, steps_per_epoch) -> keras.Model:
         loss="sparse_categorical_crossentropy",
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="top1"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
         ],
     )
     return model
