@@ -195,8 +195,19 @@ def describe_error(record: VideoRecord, error: Exception) -> str:
 
 
 def as_records(source) -> list[VideoRecord]:
-    """The `VideoRecord`s of `Annotations`, or of a list of records, `(path, label[,
-    num_frames])` tuples or paths (unlabelled: label `-1`)."""
+    """The `VideoRecord`s of a dataset's `source`.
+
+    Args:
+        source: `Annotations`, or a list of `VideoRecord`s, `(path, label)` /
+            `(path, label, num_frames)` tuples or paths (unlabelled: label `-1`).
+
+    Returns:
+        list of `VideoRecord`.
+
+    Example:
+    >>> as_records(["a.mp4"])
+    [VideoRecord(path='a.mp4', label=-1, num_frames=None, origin='')]
+    """
     if isinstance(source, Annotations):
         source = source.records
     records = [_as_record(item) for item in source]
