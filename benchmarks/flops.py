@@ -1,6 +1,10 @@
 """Multiply-adds of one clip for TSN, TSM and STW ResNet-50, beside the paper's numbers.
 
-python benchmarks/flops.py [--backbone keras_cv|keras]
+python benchmarks/flops.py [--backbone keras_cv keras keras_hub]
+
+One column per backbone: KerasCV's and Keras Applications' ResNet-50 are v1 (stride in
+the first 1x1 convolution of a stage), KerasHub's is v1.5 (stride in the 3x3
+convolution), as the paper's.
 """
 
 import argparse
@@ -11,27 +15,30 @@ import keras_stw
 PAPER = {("TSN", 8): "33", ("TSM", 8): "33", ("STW", 8): "33.5 (text) / 34 (table)",
          ("TSN", 16): "65", ("TSM", 16): "65", ("STW", 16): "67"}  # fmt: skip
 MODELS = ("TSN", "TSM", "STW")  # rows, in order; each is the registry's `{name}_resnet50`
+COLUMNS = {"keras_cv": "KerasCV v1", "keras": "Keras Applications v1", "keras_hub": "KerasHub v1.5"}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="keras_cv", choices=keras_stw.BACKBONES)
+    parser.add_argument(
+        "--backbone", nargs="+", default=list(keras_stw.BACKBONES), choices=keras_stw.BACKBONES
+    )
     args = parser.parse_args()
-    print(f"backbone={args.backbone}, 224x224, 174 classes, one clip")
-    print("| model | frames | GMACs (keras-stw) | vs TSN | paper GFLOPs |")
-    print("| --- | --- | --- | --- | --- |")
+    print("224x224, 174 classes, one clip: GMACs (vs TSN on the same backbone)")
+    print(f"| model | frames | {' | '.join(COLUMNS[b] for b in args.backbone)} | paper GFLOPs |")
+    print("| --- | --- | " + "--- | " * len(args.backbone) + "--- |")
     for frames in (8, 16):
-        tsn = None
+        tsn = {}
         for name in MODELS:
-            model = keras_stw.create_model(
-                f"{name.lower()}_resnet50", num_frames=frames, backbone=args.backbone
-            )
-            macs = keras_stw.count_flops(model)
-            tsn = tsn or macs
-            print(
-                f"| {name} | {frames} | {macs / 1e9:.2f} | {100 * (macs / tsn - 1):+.2f}% | "
-                f"{PAPER[(name, frames)]} |"
-            )
+            cells = []
+            for backbone in args.backbone:
+                model = keras_stw.create_model(
+                    f"{name.lower()}_resnet50", num_frames=frames, backbone=backbone
+                )
+                macs = keras_stw.count_flops(model)
+                tsn.setdefault(backbone, macs)
+                cells.append(f"{macs / 1e9:.2f} ({100 * (macs / tsn[backbone] - 1):+.2f}%)")
+            print(f"| {name} | {frames} | {' | '.join(cells)} | {PAPER[(name, frames)]} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ backend (`KERAS_BACKEND`) and device it runs on, with clips already on the devic
 
 with keras-stw installed (`pip install -e .`) or `PYTHONPATH=.` from the repository root.
 
-`tsn`, `tsm` and `stw` are the registry's `{name}_resnet50`. `--models` may also include
+`tsn`, `tsm` and `stw` are the registry's `{name}_resnet50`, each timed on every
+`--backbone` (`keras_stw.BACKBONES`; e.g. `--backbone keras keras_hub` times ResNet-50 v1
+and v1.5 in one call), with its ratios to TSN on the same backbone. `--models` may also include
 `torch_tsn` (torchvision's ResNet-50 TSN under `torch.compile` and bf16 autocast, the
 PyTorch peer of issue 6, needs a CUDA GPU) and `stw_naive` (the straightforward STW block
 of `benchmarks/naive_stw.py`). `stw_grouped` (TWM's taps as a grouped block-diagonal
@@ -33,7 +35,12 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--precision", default="mixed_bfloat16")
     # Checked by the package (keras_stw.BACKBONES); keras_stw is imported in the workers only.
-    parser.add_argument("--backbone", default="keras", help="keras or keras_cv")
+    parser.add_argument(
+        "--backbone",
+        nargs="+",
+        default=["keras"],
+        help="keras, keras_cv and/or keras_hub; a worker gets one",
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", help="also write the markdown table to this file")
@@ -47,10 +54,11 @@ def build_model(name, args):
     import keras_stw
 
     keras.config.set_dtype_policy(args.precision)
+    (backbone,) = args.backbone
     common = {
         "num_frames": args.num_frames,
         "image_shape": (args.image_size, args.image_size, 3),
-        "backbone": args.backbone,
+        "backbone": backbone,
     }
     if name == "stw_naive":
         # Beside this script, so on sys.path when it runs.
@@ -139,6 +147,7 @@ def keras_worker(name, args):
         results.append(
             {
                 "model": name,
+                "backbone": args.backbone[0],
                 "batch": batch,
                 "train_clips_s": batch / train,
                 "infer_clips_s": batch / infer,
@@ -191,6 +200,7 @@ def torch_peer_worker(args):
         results.append(
             {
                 "model": "torch_tsn",
+                "backbone": "torchvision",
                 "batch": batch,
                 "train_clips_s": batch / train,
                 "infer_clips_s": batch / inference,
@@ -213,13 +223,13 @@ def check_naive_block_matches(args):
     np.testing.assert_allclose(fused, naive, atol=1e-5)
 
 
-def run_worker(worker, args):
+def run_worker(worker, backbone, args):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
     for key in ("batch_sizes",):
         argv += ["--batch-sizes", *map(str, getattr(args, key))]
     argv += [
         "--num-frames", str(args.num_frames), "--image-size", str(args.image_size),
-        "--precision", args.precision, "--backbone", args.backbone,
+        "--precision", args.precision, "--backbone", backbone,
         "--warmup", str(args.warmup), "--steps", str(args.steps),
     ]  # fmt: skip
     started = time.perf_counter()
@@ -228,25 +238,28 @@ def run_worker(worker, args):
         print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
         raise SystemExit(f"worker {worker} failed with exit code {done.returncode}")
     rows = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"# {worker}: {time.perf_counter() - started:.0f} s: {rows}", file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - started
+    print(f"# {worker} ({backbone}): {elapsed:.0f} s: {rows}", file=sys.stderr, flush=True)
     return rows
 
 
 def format_table(rows, args):
     import keras
 
-    tsn = {r["batch"]: r for r in rows if r["model"] == "tsn"}
+    # Ratios are to TSN on the same backbone (torch_tsn's are to the first backbone's).
+    tsn = {(r["backbone"], r["batch"]): r for r in rows if r["model"] == "tsn"}
     lines = [
         f"backend={keras.backend.backend()} precision={args.precision} "
-        f"frames={args.num_frames} size={args.image_size} backbone={args.backbone} "
+        f"frames={args.num_frames} size={args.image_size} backbone={' '.join(args.backbone)} "
         f"steps={args.steps} (after {args.warmup} warm-up)",
         "",
-        "| model | batch (clips) | train clips/s | x TSN | inference clips/s | x TSN "
-        "| peak memory GiB | x TSN |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | backbone | batch (clips) | train clips/s | x TSN | inference clips/s "
+        "| x TSN | peak memory GiB | x TSN |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        base = tsn.get(r["batch"])
+        backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
+        base = tsn.get((backbone, r["batch"]))
         peak = r.get("peak_gib")
         base_peak = base.get("peak_gib") if base else None
 
@@ -254,7 +267,7 @@ def format_table(rows, args):
             return f"{value / reference:.3f}" if value and reference else "-"
 
         lines.append(
-            f"| {r['model']} | {r['batch']} | {r['train_clips_s']:.1f} | "
+            f"| {r['model']} | {r['backbone']} | {r['batch']} | {r['train_clips_s']:.1f} | "
             f"{ratio(r['train_clips_s'], base and base['train_clips_s'])} | "
             f"{r['infer_clips_s']:.1f} | "
             f"{ratio(r['infer_clips_s'], base and base['infer_clips_s'])}"
@@ -276,8 +289,12 @@ def main(argv=None):
     if "stw_naive" in args.models:
         check_naive_block_matches(args)
     rows = []
-    for name in args.models:
-        rows += run_worker(name, args)
+    for backbone in args.backbone:
+        for name in args.models:
+            if name != "torch_tsn":
+                rows += run_worker(name, backbone, args)
+    if "torch_tsn" in args.models:
+        rows += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
     table = format_table(rows, args)
     print(table)
     if args.out:

@@ -8,10 +8,10 @@ from keras_stw.models import build_resnet_backbone
 from tests.test_case import TestCase
 
 
-def _narrow_resnet50(source="keras_cv"):
-    if source == "keras":
-        return build_resnet_backbone(50, "keras", input_shape=(32, 32, 3))
-    return build_resnet_backbone(50, "keras_cv", input_shape=(32, 32, 3), base_width=4)
+def _small_resnet50(source="keras_cv"):
+    """ResNet-50 on 32x32 frames; narrow where the source allows it (KerasCV)."""
+    base_width = 4 if source == "keras_cv" else 64
+    return build_resnet_backbone(50, source, input_shape=(32, 32, 3), base_width=base_width)
 
 
 def _stw_factory(name):
@@ -19,9 +19,9 @@ def _stw_factory(name):
 
 
 class SurgeryTest(TestCase):
-    @parameterized.parameters("keras_cv", "keras")
+    @parameterized.parameters(*keras_stw.BACKBONES)
     def test_finds_the_sixteen_bottlenecks_of_resnet50(self, source):
-        backbone = _narrow_resnet50(source)
+        backbone = _small_resnet50(source)
         blocks = keras_stw.find_residual_blocks(backbone)
         self.assertEqual(
             [(b.stage, b.index) for b in blocks],
@@ -31,12 +31,14 @@ class SurgeryTest(TestCase):
             + [(5, i) for i in range(1, 4)],
         )
         self.assertEqual([b.projection for b in blocks].count(True), 4)
-        # Found from the graph; the names only confirm it found the branch's first conv.
+        # Found from the graph; the names only confirm it found each block's Add and its
+        # branch's first conv.
+        self.assertTrue(all(b.add_layer.name.endswith("_add") for b in blocks))
         self.assertTrue(all(b.branch_entry.name.endswith("_1_conv") for b in blocks))
 
-    @parameterized.parameters("keras_cv", "keras")
+    @parameterized.parameters(*keras_stw.BACKBONES)
     def test_blocks_start_each_residual_branch_and_leave_shortcuts(self, source):
-        backbone = _narrow_resnet50(source)
+        backbone = _small_resnet50(source)
         rewritten = keras_stw.insert_temporal_blocks(backbone, _stw_factory)
         inserted = [layer for layer in rewritten.layers if isinstance(layer, keras_stw.STWBlock)]
         self.assertLen(inserted, 16)
@@ -54,8 +56,9 @@ class SurgeryTest(TestCase):
             producer = node.input_tensors[0]._keras_history.operation
             self.assertNotIsInstance(producer, keras_stw.STWBlock)
 
-    def test_original_layers_and_weights_are_kept(self):
-        backbone = _narrow_resnet50()
+    @parameterized.parameters(*keras_stw.BACKBONES)
+    def test_original_layers_and_weights_are_kept(self, source):
+        backbone = _small_resnet50(source)
         rewritten = keras_stw.insert_temporal_blocks(backbone, _stw_factory)
         for layer in backbone.layers[1:]:
             self.assertIs(rewritten.get_layer(layer.name), layer)
@@ -80,16 +83,14 @@ class SurgeryTest(TestCase):
         ("stages4_5", (4, 5), 9),
     )
     def test_stages(self, stages, expected):
-        rewritten = keras_stw.insert_temporal_blocks(
-            _narrow_resnet50(), _stw_factory, stages=stages
-        )
+        rewritten = keras_stw.insert_temporal_blocks(_small_resnet50(), _stw_factory, stages=stages)
         names = [layer.name for layer in rewritten.layers if isinstance(layer, keras_stw.STWBlock)]
         self.assertLen(names, expected)
         self.assertTrue(all(int(n[5]) in stages for n in names), names)
 
     def test_unknown_stage(self):
         with pytest.raises(ValueError, match=r"stages.*Received: stages=\(1, 2\)"):
-            keras_stw.insert_temporal_blocks(_narrow_resnet50(), _stw_factory, stages=(1, 2))
+            keras_stw.insert_temporal_blocks(_small_resnet50(), _stw_factory, stages=(1, 2))
 
     def test_model_without_residual_blocks(self):
         inputs = keras.Input((8, 8, 3))

@@ -27,10 +27,10 @@ class VideoResNet(keras.Model):
 
     A clip `(batch, num_frames, H, W, 3)` of raw pixels in `[0, 255]` (uint8 or float)
     is reshaped to `batch * num_frames` frames, normalized as the backbone's pretrained
-    weights expect, and run through the ResNet, whose residual branches in `stages`
-    start with a temporal block. Global average pooling, dropout and a dense layer give
-    per-frame class scores, which are averaged over the clip (TSN's consensus) and
-    passed through `activation`.
+    weights expect (`normalization`), and run through the ResNet, whose residual
+    branches in `stages` start with a temporal block. Global average pooling, dropout
+    and a dense layer give per-frame class scores, which are averaged over the clip
+    (TSN's consensus) and passed through `activation`.
 
     The model knows what it is: its constructor arguments are attributes
     (`model.num_frames`, `model.image_shape`, `model.temporal_block`, ...) and
@@ -50,11 +50,13 @@ class VideoResNet(keras.Model):
             `(batch, num_frames, H, W, 3)`. Defaults to `(224, 224, 3)`.
         stages: iterable of ints in 2..5. Stages whose blocks get a temporal block
             (Table 7). Defaults to `(2, 3, 4, 5)`.
-        depth: int. ResNet depth: 26, 50, 101 or 152 (26 with KerasCV only).
+        depth: int. ResNet depth: 26, 50, 101 or 152 (26 with KerasCV and KerasHub).
             Defaults to `50`.
         backbone: str. One of `keras_stw.BACKBONES`: `"keras_cv"` (KerasCV's
-            `ResNetBackbone`, needs TensorFlow) or `"keras"` (`keras.applications`,
-            any backend). Defaults to `"keras_cv"`.
+            `ResNetBackbone`, ResNet v1, needs TensorFlow), `"keras"`
+            (`keras.applications`, ResNet v1, any backend) or `"keras_hub"` (KerasHub's
+            `ResNetBackbone`, ResNet v1.5 as in the paper, any backend). Defaults to
+            `"keras_cv"`.
         base_width: int. First-stage filters (KerasCV only), for narrow test and demo
             models. Defaults to `64`.
         dropout: float. Dropout rate before the classifier. Defaults to `0.5`.
@@ -63,7 +65,16 @@ class VideoResNet(keras.Model):
         block_options: dict or `None`. Keyword arguments of the built-in block:
             `combination`, `ratios`, `kernel_size`, `padding` for `"stw"`; `shift_div`,
             `padding` for `"tsm"`. Defaults to `None` (the block's defaults).
-        weights: `None`, `"imagenet"` or the path of a backbone weights file; it
+        normalization: dict or `None`. The arguments of the `FrameNormalization` that
+            maps raw pixels to the backbone's input: `mean` and `std` per channel in
+            `[0, 255]` units, and `reverse_channels`. `None` takes what the backbone's
+            weights expect (`x / 255` for KerasCV, Caffe-style for Keras Applications;
+            for KerasHub, the image converter of the preset in `weights`, else that of
+            `resnet_50_imagenet`: ImageNet mean and std). The resolved value is the
+            attribute and goes in the config, so a `.keras` file keeps it.
+            Defaults to `None`.
+        weights: `None`, `"imagenet"` or the path of a backbone weights file; with
+            `backbone="keras_hub"` also a local KerasHub preset directory. It
             initializes the backbone before the temporal blocks are inserted.
             Defaults to `None`.
         dtype: `None`, a dtype name or a `keras.DTypePolicy`, e.g. `"mixed_bfloat16"`.
@@ -94,6 +105,7 @@ class VideoResNet(keras.Model):
         dropout: float = 0.5,
         activation="softmax",
         block_options=None,
+        normalization=None,
         weights=None,
         dtype=None,
         name=None,
@@ -102,6 +114,7 @@ class VideoResNet(keras.Model):
         block_options = dict(block_options or {})
         image_shape = tuple(image_shape)
         _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs)
+        _validate_normalization(normalization)
         dtype = keras.config.dtype_policy() if dtype is None else keras.dtype_policies.get(dtype)
 
         # === Layers ===
@@ -115,6 +128,8 @@ class VideoResNet(keras.Model):
             )
             if make_block is not None:
                 frame_model = surgery.insert_temporal_blocks(frame_model, make_block, stages)
+        if normalization is None:  # After the backbone: its download fails first, offline.
+            normalization = backbones.input_normalization(backbone, weights, depth)
         # A block factory cannot be saved; the layers it made can, and make it again.
         made_block_configs = {
             name: keras.saving.serialize_keras_object(layer) for name, layer in made_blocks.items()
@@ -123,9 +138,8 @@ class VideoResNet(keras.Model):
         # === Functional Model ===
         clips = keras.Input(shape=(num_frames, *image_shape), name="clips")
         x = ClipToFrames(num_frames, dtype=dtype, name="clip_to_frames")(clips)
-        x = FrameNormalization(
-            **backbones.NORMALIZATION[backbone], dtype=dtype, name="normalization"
-        )(x)
+        normalize = FrameNormalization(**normalization, dtype=dtype, name="normalization")
+        x = normalize(x)
         x = frame_model(x)
         x = keras.layers.GlobalAveragePooling2D(dtype=dtype, name="avg_pool")(x)
         x = keras.layers.Dropout(dropout, dtype=dtype, name="dropout")(x)
@@ -147,6 +161,11 @@ class VideoResNet(keras.Model):
         self.dropout = dropout
         self.activation = activation
         self.block_options = block_options
+        self.normalization = {
+            "mean": normalize.mean,
+            "std": normalize.std,
+            "reverse_channels": normalize.reverse_channels,
+        }
         self.dtype_policy = dtype
         self._made_block_configs = made_block_configs
 
@@ -168,6 +187,7 @@ class VideoResNet(keras.Model):
             "dropout": self.dropout,
             "activation": keras.saving.serialize_keras_object(self.activation),
             "block_options": dict(self.block_options),
+            "normalization": dict(self.normalization),
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "name": self.name,
             "trainable": self.trainable,
@@ -215,8 +235,8 @@ def video_resnet(
         input_shape: deprecated name of `image_shape`, from keras-stw 0.1.0; it is
             the frame shape, not the model's `input_shape` (the clip shape).
         **kwargs: `VideoResNet`'s other arguments (`image_shape`, `stages`, `depth`,
-            `backbone`, `base_width`, `dropout`, `activation`, `dtype`, `name`,
-            `trainable`), then the temporal block's options: `combination`, `ratios`,
+            `backbone`, `base_width`, `dropout`, `activation`, `normalization`, `dtype`,
+            `name`, `trainable`), then the temporal block's options: `combination`, `ratios`,
             `kernel_size`, `padding` for STW; `shift_div`, `padding` for TSM.
 
     Returns:
@@ -302,6 +322,18 @@ def _validate(temporal_block, num_frames, num_classes, image_shape, block_option
         raise ValueError(
             "`image_shape` (0.1.0: `input_shape`) is the frame shape (height, width, "
             f"channels), not the clip shape. Received: image_shape={image_shape!r}"
+        )
+
+
+def _validate_normalization(normalization):
+    keys = {"mean", "std", "reverse_channels"}
+    if normalization is not None and (
+        not isinstance(normalization, dict) or not {"mean", "std"} <= set(normalization) <= keys
+    ):
+        raise ValueError(
+            "`normalization` must be None or a dict with `mean` and `std` (per channel, "
+            "in [0, 255] units) and optionally `reverse_channels`. "
+            f"Received: normalization={normalization!r}"
         )
 
 

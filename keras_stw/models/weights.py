@@ -14,23 +14,32 @@ class WeightsUnavailableError(RuntimeError):
     """
 
 
-def download_imagenet(description, build):
+LOCAL_FILE_HINT = (
+    "Fetch the backbone's weights file where the network is reachable and pass its path "
+    "instead: weights='/path/to/file'."
+)
+
+
+def download_imagenet(description, build, hint=LOCAL_FILE_HINT):
     """Runs `build()`, which downloads ImageNet weights, with a clear offline error.
 
     Args:
         description: str. Names the download in the error message.
         build: callable returning the backbone with ImageNet weights loaded.
+        hint: str. How to do without the download, the end of the error message.
+            Defaults to passing the path of a weights file.
 
     Returns:
         What `build()` returns.
     """
     try:
         return build()
-    except Exception as error:  # Keras and KerasCV raise plain Exception / OSError.
+    except ImportError:  # A missing package (kagglehub) is not a missing network.
+        raise
+    except Exception as error:  # Keras, KerasCV and KerasHub raise Exception / OSError.
         raise WeightsUnavailableError(
             f"Could not download the ImageNet weights of {description}: {error}. "
-            "This machine may be offline. Fetch the backbone's weights file where the "
-            "network is reachable and pass its path instead: weights='/path/to/file'."
+            f"This machine may be offline. {hint}"
         ) from error
 
 
@@ -48,6 +57,11 @@ def load_backbone_weights(backbone, weights):
         raise ValueError(
             "`weights` must be None, 'imagenet' or the path of a weights file. "
             f"Received: weights={weights!r}"
+        )
+    if os.path.isdir(weights):
+        raise ValueError(
+            "`weights` is a directory: a KerasHub preset directory needs "
+            f"backbone='keras_hub'. Received: weights={os.fspath(weights)!r}"
         )
     if not os.path.isfile(weights):
         raise ValueError(
