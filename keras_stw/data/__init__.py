@@ -34,7 +34,7 @@ from keras_stw.data.augment import (
 )
 from keras_stw.data.batches import ClipBatches
 from keras_stw.data.clips import ClipSpec, load_clip
-from keras_stw.data.dataset import ENGINES, original_errors, resolve_engine, video_dataset
+from keras_stw.data.dataset import ENGINES, resolve_engine, video_dataset
 from keras_stw.data.decode import (
     FRAME_TEMPLATE,
     DecodeError,
@@ -43,6 +43,7 @@ from keras_stw.data.decode import (
     read_frames,
     read_video_frames,
 )
+from keras_stw.data.errors import original_errors
 from keras_stw.data.formats import FORMATS, frame_template_of, read_annotations
 from keras_stw.data.sampling import SAMPLINGS, dense_indices, sample_indices, segment_indices
 from keras_stw.data.skipped import SkippedVideos
