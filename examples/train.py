@@ -190,12 +190,15 @@ def main(argv=None) -> keras.Model:
     )
 
     os.makedirs(args.output_dir, exist_ok=True)
+    epoch_files = keras.callbacks.ModelCheckpoint(
+        os.path.join(args.output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
+    )
+    # It saves at epoch ends only: Keras may dispatch steps without waiting for it.
+    epoch_files.async_safe = True
     callbacks = [
         training.ClipsPerSecond(recipe.batch_size),
         keras.callbacks.CSVLogger(os.path.join(args.output_dir, "log.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(args.output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
-        ),
+        epoch_files,
     ]
     if tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.output_dir, "tensorboard")))

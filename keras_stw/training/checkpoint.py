@@ -125,16 +125,17 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if self._torch_generators is not None:
             _set_torch_generators(self._torch_generators)
             self._torch_generators = None
+        # Saved before a step, between steps in the training loop, rather than after
+        # the one before: with no `on_train_batch_end`, this callback lets Keras
+        # dispatch each step without waiting for the previous one, so the next batch
+        # is read and copied to the devices while the current step runs. Step 0 of an
+        # epoch was saved at the end of the one before.
+        step = self.step_offset + batch
+        if self.save_freq and batch > 0 and step % self.save_freq == 0:
+            self.save()
 
     def on_train_end(self, logs=None):
         self._torch_generators = _torch_generators()
-
-    def on_train_batch_end(self, batch, logs=None):
-        # Counted here rather than read from the optimizer: under JAX the model's
-        # variables are stale between steps until synced.
-        step = self.step_offset + batch + 1
-        if self.save_freq and step % self.save_freq == 0 and step < self.steps_per_epoch:
-            self.save()
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()

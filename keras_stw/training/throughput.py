@@ -1,5 +1,6 @@
 """`ClipsPerSecond`: each epoch's training rate, in the logs beside the loss."""
 
+import threading
 import time
 
 import keras
@@ -10,8 +11,8 @@ class ClipsPerSecond(keras.callbacks.Callback):
 
     The clock starts once the epoch's first `warmup_steps` steps have finished (they
     hold compilation and the loader's start) and stops when its last training step
-    has (before validation), waiting for the device each time, since it runs
-    asynchronously. The rate is the steps in between times `batch_size`, or NaN for
+    has (before validation): when Keras hands over that step's logs, as numbers,
+    which it does once the device has run the step. The rate is the steps in between times `batch_size`, or NaN for
     an epoch of no more than `warmup_steps` steps; a `CSVLogger` after this callback
     records it in `log.csv`.
 
@@ -25,10 +26,15 @@ class ClipsPerSecond(keras.callbacks.Callback):
     ...     callbacks=[ClipsPerSecond(64), keras.callbacks.CSVLogger("log.csv")])
     """
 
+    # Keras may then call `on_train_batch_end` in threads of its own, so that no step
+    # waits for the one before; calls may come out of order: steps are told by index.
+    async_safe = True
+
     def __init__(self, batch_size: int, warmup_steps: int = 2):
         super().__init__()
         self.batch_size = batch_size
         self.warmup_steps = warmup_steps
+        self._lock = threading.Lock()
         self._steps = 0
         self._start = self._stop = None
 
@@ -37,15 +43,14 @@ class ClipsPerSecond(keras.callbacks.Callback):
         self._start = self._stop = None
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        last = self._steps == self.params.get("steps")
-        if self._steps == self.warmup_steps or last:
-            # The step's outputs are ready once the device has finished it.
-            for value in (logs or {}).values():
-                keras.ops.convert_to_numpy(value)
-            now = time.perf_counter()
-            self._start = now if self._steps == self.warmup_steps else self._start
-            self._stop = now if last else None
+        now = time.perf_counter()
+        step = batch + 1
+        with self._lock:
+            self._steps = max(self._steps, step)
+            if step == self.warmup_steps:
+                self._start = now
+            if step == self.params.get("steps"):
+                self._stop = now
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

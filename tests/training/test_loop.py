@@ -110,3 +110,19 @@ def test_clips_per_second_is_logged_for_every_epoch(tmp_path):
         verbose=0,
     )
     assert np.isnan(short.history["clips_per_second"][0])
+
+
+def test_backup_and_rate_leave_keras_free_to_run_steps_ahead(tmp_path):
+    """Steps wait for one another only where Keras itself runs callbacks in line."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    callbacks = keras.callbacks.CallbackList(
+        [
+            training.ClipsPerSecond(4),
+            training.TrainingCheckpoint(str(tmp_path), steps_per_epoch=10, save_freq=3),
+            keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
+        ],
+        model=model,
+    )
+    # Keras's own flag: no callback needs the end of each step. TensorFlow's backend
+    # is not thread-safe, so Keras runs callbacks in line there whatever they are.
+    assert callbacks._async_train == (keras.backend.backend() != "tensorflow")
