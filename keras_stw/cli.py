@@ -1,4 +1,4 @@
-"""Command lines: `python -m keras_stw predict`, and the data options the programs share.
+"""Command lines: `python -m keras_stw predict` and `convert`, and the programs' data options.
 
 `examples/train.py` and `examples/evaluate.py` take their dataset options from
 `add_data_arguments` and read their splits with `read_split`, so whatever one program
@@ -35,9 +35,12 @@ _EXPECTED_ERRORS = (OSError, ValueError, DecodeError, AnnotationError)
 def main(argv=None) -> int:
     """Runs a `python -m keras_stw` command; returns the exit status.
 
+    `predict` prints a video's top classes; `convert` turns a PyTorch ResNet checkpoint
+    (torchvision, TSM, mmaction2) into a `.keras` zoo model and prints what it matched.
     Any bad input (a missing, empty or undecodable video, a model file that cannot
-    be loaded or is no clip model, a label map that does not match, a bad option
-    value) gives one line on stderr and status 1, never a traceback.
+    be loaded or is no clip model, a label map that does not match, a checkpoint that
+    does not fit the model, a bad option value) gives one line on stderr and status 1,
+    never a traceback.
 
     Args:
         argv: list of str. Arguments without the program name. Defaults to
@@ -48,6 +51,7 @@ def main(argv=None) -> int:
 
     Example:
     >>> main(["predict", "demo.mp4", "--model", "model.keras", "--labels", "labels.txt"])
+    >>> main(["convert", "tsm_k400.pth", "--model", "tsm_resnet50", "--out", "tsm.keras"])
     """
     parser = argparse.ArgumentParser(prog="python -m keras_stw")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,15 +62,25 @@ def main(argv=None) -> int:
     predict.add_argument("--num-frames", type=int, help="Check the model's clip length.")
     predict.add_argument("--protocol", choices=tuple(PROTOCOLS), default="1x1")
     predict.add_argument("--top-k", type=int, default=5, help="Classes shown, at least 1.")
+    convert = commands.add_parser("convert", help="A PyTorch ResNet checkpoint as .keras.")
+    convert.add_argument("checkpoint", help="A .pth, .safetensors or .npz state dict.")
+    convert.add_argument("--model", required=True, help="A zoo name, e.g. tsm_resnet50.")
+    convert.add_argument("--out", required=True, help="The .keras file to write.")
+    convert.add_argument("--num-classes", type=int, help="Default: the checkpoint's.")
+    convert.add_argument("--num-frames", type=int, default=8)
+    convert.add_argument("--image-size", type=int, default=224)
+    convert.add_argument(
+        "--backbone-only", action="store_true", help="The ResNet only; a new classifier."
+    )
+    convert.add_argument("--verbose", action="store_true", help="List every matched key.")
     args = parser.parse_args(argv)
+    run = {"predict": _predict, "convert": _convert}[args.command]
     try:
-        predictions = _predict(args)
+        lines = run(args)
     except Exception as error:  # The command's contract: one line, never a traceback.
         print(f"error: {one_line(error)}", file=sys.stderr)
         return 1
-    width = max(len(name) for name, _ in predictions)
-    for name, score in predictions:
-        print(f"{name:<{width}}  {score:.4f}")
+    print("\n".join(lines))
     return 0
 
 
@@ -234,6 +248,34 @@ def _predict(args):
             f"{args.model} takes clips of {num_frames} frames. Received: "
             f"--num-frames {args.num_frames}"
         )
-    return evaluation.predict_video(
+    predictions = evaluation.predict_video(
         model, args.video, class_names, top_k=args.top_k, protocol=args.protocol
     )
+    width = max(len(name) for name, _ in predictions)
+    return [f"{name:<{width}}  {score:.4f}" for name, score in predictions]
+
+
+def _convert(args):
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"--out must name a .keras file. Received: --out {args.out}")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise FileNotFoundError(f"{args.out}: its folder does not exist.")
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file.")
+    # Imported here so that argument errors come back without loading Keras.
+    from keras_stw.convert import convert_checkpoint
+
+    model, report = convert_checkpoint(
+        args.checkpoint,
+        args.model,
+        num_classes=args.num_classes,
+        backbone_only=args.backbone_only,
+        num_frames=args.num_frames,
+        image_shape=(args.image_size, args.image_size, 3),
+    )
+    model.save(args.out)
+    lines = report.lines()
+    if args.verbose:
+        lines += [f"  {key} -> {path}" for key, path in report.matched.items()]
+    frames = f"{model.num_frames} frames of {args.image_size}x{args.image_size}"
+    return [*lines, f"saved: {args.out} ({model.name}, {frames}, {model.num_classes} classes)"]

@@ -107,7 +107,9 @@ def insert_temporal_blocks(
             e.g. `keras_cv.models.ResNetBackbone` (v1) or `keras.applications.ResNet50`.
         block_factory: callable taking a layer name (such as `"stage2_block1_temporal"`)
             and returning a fresh layer that keeps its input's shape, e.g.
-            `lambda name: keras_stw.layers.STWBlock(8, name=name)`.
+            `lambda name: keras_stw.layers.STWBlock(8, name=name)`, or `None` to leave
+            that block's branch as it is (as TSM does in every other block of
+            ResNet-101).
         stages: iterable of ints. The stages to rewrite, 2 (`conv2_x`) to 5
             (`conv5_x`). Defaults to all four.
 
@@ -127,8 +129,8 @@ def insert_temporal_blocks(
 
     def call_function(layer, *args, **kwargs):
         block = entries.get(id(layer))
-        if block is not None:
-            temporal = block_factory(f"{block.name}_temporal")
+        temporal = None if block is None else block_factory(f"{block.name}_temporal")
+        if temporal is not None:
             args = (temporal(args[0]), *args[1:])
         return layer(*args, **kwargs)
 

@@ -1,7 +1,7 @@
 """The programs in `examples/` and `benchmarks/` use keras-stw's public API only.
 
 Public means exported: a name in the `__all__` of `keras_stw` or of a subpackage that
-`keras_stw.__all__` lists (`layers`, `models`) or that the README documents (`data`,
+`keras_stw.__all__` lists (`layers`, `models`, `convert`) or that the README documents (`data`,
 `evaluation`, `training`, `export`, and `cli`, the programs' shared command-line
 options). A program fails this test when it imports or reads
 anything else of `keras_stw`, touches a private attribute (`x._name`) of anything, or
@@ -23,7 +23,16 @@ PROGRAMS = sorted(
     for pattern in ("*.py", "*.ipynb")
     for path in (REPO / folder).glob(pattern)
 )
-PUBLIC_SUBPACKAGES = ("cli", "data", "evaluation", "export", "layers", "models", "training")
+PUBLIC_SUBPACKAGES = (
+    "cli",
+    "convert",
+    "data",
+    "evaluation",
+    "export",
+    "layers",
+    "models",
+    "training",
+)
 
 
 def _is_private(name):

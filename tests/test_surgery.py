@@ -88,6 +88,14 @@ class SurgeryTest(TestCase):
         self.assertLen(names, expected)
         self.assertTrue(all(int(n[5]) in stages for n in names), names)
 
+    def test_a_factory_returning_none_leaves_that_branch_as_it_is(self):
+        wanted = ["stage2_block2_temporal", "stage5_block1_temporal"]
+        rewritten = keras_stw.insert_temporal_blocks(
+            _small_resnet50(), lambda name: _stw_factory(name) if name in wanted else None
+        )
+        names = [layer.name for layer in rewritten.layers if isinstance(layer, keras_stw.STWBlock)]
+        self.assertEqual(names, wanted)
+
     def test_unknown_stage(self):
         with pytest.raises(ValueError, match=r"stages.*Received: stages=\(1, 2\)"):
             keras_stw.insert_temporal_blocks(_small_resnet50(), _stw_factory, stages=(1, 2))

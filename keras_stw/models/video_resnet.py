@@ -41,8 +41,9 @@ class VideoResNet(keras.Model):
     Args:
         temporal_block: `"stw"` (`STWBlock`), `"tsm"` (`TemporalShift`), `None` (TSN: no
             temporal modeling), or a callable taking a layer name and returning a new
-            temporal layer (see `insert_temporal_blocks`). A callable is saved as the
-            layers it made, so those must be serializable (registered) layers.
+            temporal layer, or `None` for no block there (see `insert_temporal_blocks`).
+            A callable is saved as the layers it made, so those must be serializable
+            (registered) layers.
             Defaults to `"stw"`.
         num_frames: int. Frames per clip, `T`. Defaults to `8`.
         num_classes: int. Number of classes. Defaults to `174` (Something-Something).

@@ -1,0 +1,22 @@
+"""PyTorch ResNet checkpoints converted into the zoo: torchvision, TSM and mmaction2.
+
+`convert_checkpoint` builds a zoo model with a checkpoint's weights, `load_checkpoint`
+loads them into a model already built; `python -m keras_stw convert` runs the first and
+saves a `.keras` file. `.pth` files need torch; `.safetensors`
+(with the `safetensors` package) and `.npz` exports of a state dict do not.
+"""
+
+from keras_stw.convert.checkpoint import CheckpointError, read_checkpoint
+from keras_stw.convert.converter import ConversionReport, convert_checkpoint, load_checkpoint
+from keras_stw.convert.layouts import LAYOUTS, ResNetState, parse_state_dict
+
+__all__ = [
+    "LAYOUTS",
+    "CheckpointError",
+    "ConversionReport",
+    "ResNetState",
+    "convert_checkpoint",
+    "load_checkpoint",
+    "parse_state_dict",
+    "read_checkpoint",
+]
