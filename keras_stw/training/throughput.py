@@ -12,9 +12,9 @@ class ClipsPerSecond(keras.callbacks.Callback):
     The clock starts once the epoch's first `warmup_steps` steps have finished (they
     hold compilation and the loader's start) and stops when its last training step
     has (before validation): when Keras hands over that step's logs, as numbers,
-    which it does once the device has run the step. The rate is the steps in between times `batch_size`, or NaN for
-    an epoch of no more than `warmup_steps` steps; a `CSVLogger` after this callback
-    records it in `log.csv`.
+    which it does once the device has run the step. The rate is the steps in between
+    times `batch_size`, or NaN for an epoch of no more than `warmup_steps` steps; a
+    `CSVLogger` after this callback records it in `log.csv`.
 
     Args:
         batch_size: int. Clips per training step (the global batch).
