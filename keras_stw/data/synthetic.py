@@ -306,6 +306,8 @@ def _render_temporal(name, rng, num_frames, height, width, distractor):
     turn = rng.uniform(60, 180)
     scale0 = rng.uniform(0.3, 0.6)
     phase = rng.uniform(0, 2 * np.pi)
+    # Large frames need no supersampling for smooth motion, and it is the main cost.
+    supersample = int(np.clip(128 // short, 1, 4))
     # The two events: each object is shown for `shown` of the clip, one after the other.
     shown = rng.uniform(0.2, 0.35)
     first_on = rng.uniform(0, 0.1)
@@ -322,8 +324,9 @@ def _render_temporal(name, rng, num_frames, height, width, distractor):
             borderMode=cv2.BORDER_REFLECT,
         )
         for other_shape, start, velocity, other_radius, spin, color in others:
+            position = start + velocity * i
             mask = _shape_mask(
-                other_shape, start + velocity * i, other_radius, spin * i, 0, height, width
+                other_shape, position, other_radius, spin * i, 0, height, width, supersample
             )
             frame = frame * (1 - mask) + mask * color
         # (shape, centre, radius, angle, texture) of what is drawn on top.
@@ -347,7 +350,9 @@ def _render_temporal(name, rng, num_frames, height, width, distractor):
             }[name]
             drawn.append((shape, center + (progress - 0.5) * path, radius, angle0, textures[0]))
         for drawn_shape, position, drawn_radius, angle, texture in drawn:
-            mask = _shape_mask(drawn_shape, position, drawn_radius, angle, 0, height, width)
+            mask = _shape_mask(
+                drawn_shape, position, drawn_radius, angle, 0, height, width, supersample
+            )
             frame = frame * (1 - mask) + texture * mask
         frames.append(np.clip(frame, 0, 255).astype(np.uint8))
     return np.stack(frames)
@@ -389,9 +394,10 @@ def _distractor(rng, height, width):
     return start, velocity, radius, color
 
 
-def _shape_mask(shape, center, radius, angle, mouth, height, width):
-    # Drawn 4x larger and shrunk: sub-pixel motion stays smooth at small sizes.
-    k = 4
+def _shape_mask(shape, center, radius, angle, mouth, height, width, supersample=4):
+    # Drawn `supersample` times larger and shrunk: sub-pixel motion stays smooth at
+    # small sizes.
+    k = supersample
     canvas = np.zeros((height * k, width * k), np.uint8)
     c = np.asarray(center) * k
     r = max(radius * k, 1.0)
