@@ -68,6 +68,7 @@ class Config:
     epochs: int
     batch_size: int
     learning_rate: float
+    warmup_epochs: int
     mixed_precision: bool
     models: tuple[str, ...]
     seeds: tuple[int, ...]
@@ -81,9 +82,10 @@ SMALL = Config(
     val_fraction=0.25,
     depth=26,
     base_width=8,
-    epochs=10,
+    epochs=8,
     batch_size=16,
     learning_rate=0.05,
+    warmup_epochs=1,
     mixed_precision=False,
     models=("TSN", "TSM", "STW"),
     seeds=(0, 1, 2),
@@ -103,6 +105,7 @@ FULL = Config(
     epochs=30,
     batch_size=16,
     learning_rate=0.005,
+    warmup_epochs=1,
     mixed_precision=True,
     models=tuple(MODELS),
     seeds=(0, 1, 2),
@@ -127,6 +130,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--warmup-epochs", type=int, help="Linear warm-up from 0.")
     parser.add_argument("--backbone", choices=("keras_cv", "keras"), help="Default: auto.")
     parser.add_argument("--data-seed", type=int, default=0, help="Seed of the dataset.")
     return parser.parse_args(argv)
@@ -200,9 +204,13 @@ def train_and_score(name, config, backbone, train, val, seed, reversal_pairs) ->
     keras.utils.set_random_seed(seed)
     model = build_model(name, config, backbone)
     steps_per_epoch = -(-len(train[0]) // config.batch_size)
-    # Cosine decay: the same smooth schedule for every model, short budgets included.
+    # Linear warm-up, then cosine decay: the same smooth schedule for every model.
+    warmup_steps = config.warmup_epochs * steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, config.epochs * steps_per_epoch
+        0.0,
+        config.epochs * steps_per_epoch - warmup_steps,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
     )
     model.compile(
         optimizer=keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=5e-4),
