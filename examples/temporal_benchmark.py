@@ -146,7 +146,13 @@ def make_config(args) -> Config:
     for name in ("models", "seeds"):
         if name in changes:
             changes[name] = tuple(changes[name])
-    return dataclasses.replace(base, **changes)
+    config = dataclasses.replace(base, **changes)
+    if not 0 <= config.warmup_epochs < config.epochs:
+        raise ValueError(
+            "`--warmup-epochs` must be from 0 to `--epochs` - 1. Received: "
+            f"warmup_epochs={config.warmup_epochs}, epochs={config.epochs}"
+        )
+    return config
 
 
 def shard_runs(runs: list, shard: str | None) -> list:
@@ -344,8 +350,9 @@ def save_chart(output_dir, runs, num_classes):
         axis.bar(positions + offset, means, 0.4, yerr=stds, capsize=3, label=label)
         for position, row in enumerate(rows):
             values = 100 * np.array(row[f"{metric}_per_seed"])
+            # Spread sideways, so that equal values stay visible one by one.
             axis.scatter(
-                np.full(len(values), position + offset),
+                position + offset + np.linspace(-0.1, 0.1, len(values)),
                 values,
                 s=12,
                 color="black",
