@@ -234,7 +234,9 @@ def train_and_score(name, config, backbone, train, val, seed, reversal_pairs) ->
     )
     # The moving statistics of batch norm lag the weights; with TWM's gates they can
     # describe a different network and inference collapses to one class (README).
-    training.recalibrate_batch_norm(model, train[0], config.batch_size)
+    # Shuffled, as in training: the arrays are sorted by class.
+    order = np.random.default_rng(seed).permutation(len(train[0]))
+    training.recalibrate_batch_norm(model, train[0][order], config.batch_size)
     train_seconds = time.perf_counter() - start
     scores = model.predict(val[0], batch_size=config.batch_size, verbose=0)
     predicted = scores.argmax(-1)

@@ -16,7 +16,8 @@ def recalibrate_batch_norm(model: keras.Model, inputs, batch_size: int = 16) -> 
 
     Args:
         model: `keras.Model`. Nested models and layers are searched too.
-        inputs: array. Training inputs, batched along the first axis.
+        inputs: array. Training inputs, batched along the first axis, in random
+            order: batches of one class would make the variances too small.
         batch_size: int. Batch size of the passes; use the training batch size, since
             batch statistics depend on it. Defaults to `16`.
 
