@@ -49,7 +49,9 @@ from keras_stw.data.sampling import SAMPLINGS, dense_indices, sample_indices, se
 from keras_stw.data.skipped import SkippedVideos
 from keras_stw.data.synthetic import (
     PAIRS,
+    TEMPORAL_PAIRS,
     SyntheticDataset,
+    render_temporal_pair,
     render_video,
     write_synthetic_dataset,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "ON_ERROR",
     "PAIRS",
     "SAMPLINGS",
+    "TEMPORAL_PAIRS",
     "TSN_SCALES",
     "AnnotationError",
     "Annotations",
@@ -89,6 +92,7 @@ __all__ = [
     "read_something_v2",
     "read_ucf101",
     "read_video_frames",
+    "render_temporal_pair",
     "render_video",
     "resolve_engine",
     "sample_indices",

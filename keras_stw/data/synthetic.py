@@ -1,12 +1,22 @@
-"""A synthetic temporal benchmark: mp4 videos whose classes differ only in time order.
+"""Synthetic temporal benchmarks: mp4 videos whose classes differ only in time.
 
-Classes come in time-reversal pairs (moving left to right / right to left,
-approaching / receding, rotating clockwise / anticlockwise, appearing / disappearing,
-...). Every video of the first class of a pair has a twin in the second class that is
-the same frames in reverse order, in the same split, so a model that ignores frame
-order (TSN) is at chance within each pair, while a temporal model is not. Shapes,
-textures, colours, backgrounds, speeds, start times and a distractor object are
-random, and everything is drawn from `seed`.
+Two task families, each a list of class pairs; within a pair the frames, taken as a
+set, look the same, so a model that ignores frame order (TSN) is at chance within the
+pair, while a temporal model is not.
+
+- `task="reversal"` (`PAIRS`): every video of the first class of a pair has a twin in
+  the second class that is the same frames in reverse order (moving left to right /
+  right to left, approaching / receding, ...). The direction of one motion decides.
+- `task="temporal"` (`TEMPORAL_PAIRS`): finer temporal reasoning, in a textured
+  background that pans and with two distractors in straight motion. Four pairs are
+  time-reversal pairs as above (rotation direction, approach / recede, the order of two
+  events, speeding up / slowing down along a random direction); in the two others the
+  two classes are rendered independently with the same distribution of single frames:
+  the same path at two speeds (one or two swings back and forth) and "there and back"
+  vs "one way".
+
+Shapes, textures, colours, positions, amplitudes, timings and distractors are random,
+and everything is drawn from `seed`.
 """
 
 import dataclasses
@@ -27,6 +37,16 @@ PAIRS = (
     ("brightening", "darkening"),
     ("opening", "closing"),
 )
+# The first four pairs are time-reversal pairs: the second class is the first reversed.
+TEMPORAL_PAIRS = (
+    ("rotating clockwise", "rotating anticlockwise"),
+    ("approaching", "receding"),
+    ("square before circle", "circle before square"),
+    ("speeding up", "slowing down"),
+    ("swinging once", "swinging twice"),
+    ("moving there and back", "moving one way"),
+)
+TASKS = {"reversal": (PAIRS, len(PAIRS)), "temporal": (TEMPORAL_PAIRS, 4)}
 SHAPES = ("circle", "square", "triangle", "star", "kite")
 
 
@@ -40,6 +60,9 @@ class SyntheticDataset:
         val_list: str. Generic list of the validation split.
         label_map: str. Class names, one a line.
         class_names: list of str. The class names, in label order.
+        reversal_pairs: int. The first `reversal_pairs` pairs (labels below
+            `2 * reversal_pairs`) are time-reversal pairs: label `2k + 1`'s videos are
+            label `2k`'s played backwards.
     """
 
     directory: str
@@ -47,6 +70,7 @@ class SyntheticDataset:
     val_list: str
     label_map: str
     class_names: list[str]
+    reversal_pairs: int
 
     def read(self, subset: str = "train") -> Annotations:
         """Reads the `"train"` or `"val"` split as `Annotations`."""
@@ -59,6 +83,7 @@ class SyntheticDataset:
 def write_synthetic_dataset(
     directory: str,
     *,
+    task: str = "reversal",
     num_classes: int = 8,
     videos_per_class: int = 40,
     num_frames: int = 16,
@@ -68,20 +93,24 @@ def write_synthetic_dataset(
     fps: int = 8,
     seed: int = 0,
 ) -> SyntheticDataset:
-    """Writes the synthetic time-reversal benchmark as mp4 files and list files.
+    """Writes a synthetic temporal benchmark as mp4 files and list files.
 
     Args:
         directory: str. Output folder (created). Videos go to `directory/videos/`;
             `train.txt`, `val.txt` and `label_map.txt` beside them.
-        num_classes: int. Even, at most `2 * len(PAIRS)` (16). Defaults to `8`.
+        task: str. `"reversal"` (classes from `PAIRS`) or `"temporal"` (classes from
+            `TEMPORAL_PAIRS`, moving textured background). Defaults to `"reversal"`.
+        num_classes: int. Even, at most twice the task's number of pairs (16 for
+            `"reversal"`, 12 for `"temporal"`); the first pairs are taken.
+            Defaults to `8`.
         videos_per_class: int. Videos per class, train and validation together.
             Defaults to `40`.
         num_frames: int. Frames per video. Defaults to `16`.
         size: int or `(height, width)`. Frame size. Defaults to `64`.
         val_fraction: float. Share of each class's videos in the validation split.
             Defaults to `0.25`.
-        distractor: bool. Add a second object in random straight motion.
-            Defaults to `True`.
+        distractor: bool. Add objects in random straight motion (one for
+            `"reversal"`, two for `"temporal"`). Defaults to `True`.
         fps: int. Frame rate written in the files. Defaults to `8`.
         seed: int. Seed of everything random. Defaults to `0`.
 
@@ -94,9 +123,12 @@ def write_synthetic_dataset(
     >>> names[:2]
     ['moving left to right', 'moving right to left']
     """
-    if num_classes % 2 or not 2 <= num_classes <= 2 * len(PAIRS):
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {sorted(TASKS)}. Received: task={task!r}")
+    pairs, reversal_pairs = TASKS[task]
+    if num_classes % 2 or not 2 <= num_classes <= 2 * len(pairs):
         raise ValueError(
-            f"`num_classes` must be even, from 2 to {2 * len(PAIRS)}. "
+            f"`num_classes` must be even, from 2 to {2 * len(pairs)} for task={task!r}. "
             f"Received: num_classes={num_classes}"
         )
     if videos_per_class < 1 or num_frames < 2:
@@ -105,16 +137,20 @@ def write_synthetic_dataset(
             f"videos_per_class={videos_per_class}, num_frames={num_frames}"
         )
     height, width = (size, size) if isinstance(size, int) else size
-    class_names = [name for pair in PAIRS[: num_classes // 2] for name in pair]
+    class_names = [name for pair in pairs[: num_classes // 2] for name in pair]
     os.makedirs(os.path.join(directory, "videos"), exist_ok=True)
     num_val = min(max(int(round(videos_per_class * val_fraction)), 1), videos_per_class - 1)
     lines = {"train": [], "val": []}
     for pair in range(num_classes // 2):
         for j in range(videos_per_class):
             rng = np.random.default_rng([seed, pair, j])
-            frames = render_video(pair, rng, num_frames, height, width, distractor)
+            if task == "reversal":
+                frames = render_video(pair, rng, num_frames, height, width, distractor)
+                clips = (frames, frames[::-1])
+            else:
+                clips = render_temporal_pair(pair, rng, num_frames, height, width, distractor)
             subset = "val" if j >= videos_per_class - num_val else "train"
-            for label, clip in ((2 * pair, frames), (2 * pair + 1, frames[::-1])):
+            for label, clip in ((2 * pair, clips[0]), (2 * pair + 1, clips[1])):
                 name = f"videos/{label:02d}_{j:04d}.mp4"
                 _write_mp4(os.path.join(directory, name), clip, fps)
                 lines[subset].append(f"{name} {num_frames} {label}")
@@ -129,6 +165,7 @@ def write_synthetic_dataset(
         paths["val"],
         paths["label_map"],
         read_label_map(paths["label_map"]),
+        min(reversal_pairs, num_classes // 2),
     )
 
 
@@ -210,6 +247,125 @@ def render_video(
     return np.stack(frames)
 
 
+def render_temporal_pair(
+    pair: int,
+    rng: np.random.Generator,
+    num_frames: int,
+    height: int,
+    width: int,
+    distractor: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Renders one video of each class of `TEMPORAL_PAIRS[pair]`.
+
+    In a time-reversal pair (the first four) the second video is the first played
+    backwards. In the others each class gets its own draw of the scene, from the same
+    distributions, so that single frames do not tell the two classes apart.
+
+    Args:
+        pair: int. Index into `TEMPORAL_PAIRS`.
+        rng: `np.random.Generator`. Source of every random choice.
+        num_frames: int. Frames.
+        height: int. Frame height.
+        width: int. Frame width.
+        distractor: bool. Add two objects in straight motion. Defaults to `True`.
+
+    Returns:
+        Two uint8 RGB arrays `(num_frames, height, width, 3)`: the first class's
+        video and the second's.
+
+    Example:
+    >>> first, second = render_temporal_pair(0, np.random.default_rng(0), 8, 32, 32)
+    >>> np.array_equal(first[::-1], second)
+    True
+    """
+    names = TEMPORAL_PAIRS[pair]
+    if pair < TASKS["temporal"][1]:
+        frames = _render_temporal(names[0], rng, num_frames, height, width, distractor)
+        return frames, frames[::-1]
+    first, second = (
+        _render_temporal(name, rng, num_frames, height, width, distractor) for name in names
+    )
+    return first, second
+
+
+def _render_temporal(name, rng, num_frames, height, width, distractor):
+    short = min(height, width)
+    size = np.array([width, height], np.float32)
+    # The background is a texture twice the frame's size, panned at constant speed.
+    background = _texture(rng, 2 * height, 2 * width, dark=True)
+    origin = rng.uniform(0.2, 0.8, 2) * size
+    pan = rng.normal(0, 0.03, 2) * short
+    others = [_moving_object(rng, height, width) for _ in range(2 * distractor)]
+    textures = [_texture(rng, height, width, dark=False) for _ in range(2)]
+    shape = "kite" if name == "rotating clockwise" else SHAPES[rng.integers(len(SHAPES))]
+    radius = rng.uniform(0.13, 0.2) * short
+    center = rng.uniform(0.3, 0.7, 2) * size
+    heading = rng.uniform(0, 2 * np.pi)
+    path = rng.uniform(0.35, 0.6) * short * np.array([np.cos(heading), np.sin(heading)])
+    angle0 = rng.uniform(0, 360)
+    turn = rng.uniform(60, 180)
+    scale0 = rng.uniform(0.3, 0.6)
+    phase = rng.uniform(0, 2 * np.pi)
+    # Large frames need no supersampling for smooth motion, and it is the main cost.
+    supersample = int(np.clip(128 // short, 1, 4))
+    # The two events: each object is shown for `shown` of the clip, one after the other.
+    shown = rng.uniform(0.2, 0.35)
+    first_on = rng.uniform(0, 0.1)
+    second_on = rng.uniform(first_on + shown + 0.05, 1 - shown)
+    places = center + rng.choice([-1, 1], 2) * rng.uniform(0.12, 0.2, 2) * size
+    frames = []
+    for i in range(num_frames):
+        t = i / (num_frames - 1)
+        shift = origin + pan * i
+        frame = cv2.warpAffine(
+            background,
+            np.float32([[1, 0, -shift[0]], [0, 1, -shift[1]]]),
+            (width, height),
+            borderMode=cv2.BORDER_REFLECT,
+        )
+        for other_shape, start, velocity, other_radius, spin, color in others:
+            position = start + velocity * i
+            mask = _shape_mask(
+                other_shape, position, other_radius, spin * i, 0, height, width, supersample
+            )
+            frame = frame * (1 - mask) + mask * color
+        # (shape, centre, radius, angle, texture) of what is drawn on top.
+        drawn = []
+        if name == "rotating clockwise":
+            drawn.append((shape, center, radius, angle0 + turn * t, textures[0]))
+        elif name == "approaching":
+            drawn.append((shape, center, radius * (scale0 + (1 - scale0) * t), angle0, textures[0]))
+        elif name == "square before circle":
+            if first_on <= t <= first_on + shown:
+                drawn.append(("square", center, radius, 45, textures[0]))
+            if second_on <= t <= second_on + shown:
+                drawn.append(("circle", places, radius, 0, textures[1]))
+        else:
+            progress = {
+                "speeding up": t**2,
+                "swinging once": 0.5 - 0.5 * np.cos(2 * np.pi * t + phase),
+                "swinging twice": 0.5 - 0.5 * np.cos(4 * np.pi * t + phase),
+                "moving there and back": 1 - abs(2 * t - 1),
+                "moving one way": t,
+            }[name]
+            drawn.append((shape, center + (progress - 0.5) * path, radius, angle0, textures[0]))
+        for drawn_shape, position, drawn_radius, angle, texture in drawn:
+            mask = _shape_mask(
+                drawn_shape, position, drawn_radius, angle, 0, height, width, supersample
+            )
+            frame = frame * (1 - mask) + texture * mask
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def _moving_object(rng, height, width):
+    start = rng.uniform(0.1, 0.9, 2) * [width, height]
+    velocity = rng.normal(0, 0.04, 2) * min(height, width)
+    radius = rng.uniform(0.06, 0.1) * min(height, width)
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    return shape, start, velocity, radius, rng.uniform(-30, 30), rng.uniform(60, 255, 3)
+
+
 def _texture(rng, height, width, dark):
     colors = rng.uniform(0, 110, (2, 3)) if dark else rng.uniform(120, 255, (2, 3))
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -238,9 +394,10 @@ def _distractor(rng, height, width):
     return start, velocity, radius, color
 
 
-def _shape_mask(shape, center, radius, angle, mouth, height, width):
-    # Drawn 4x larger and shrunk: sub-pixel motion stays smooth at small sizes.
-    k = 4
+def _shape_mask(shape, center, radius, angle, mouth, height, width, supersample=4):
+    # Drawn `supersample` times larger and shrunk: sub-pixel motion stays smooth at
+    # small sizes.
+    k = supersample
     canvas = np.zeros((height * k, width * k), np.uint8)
     c = np.asarray(center) * k
     r = max(radius * k, 1.0)

@@ -1,5 +1,6 @@
 """`keras_stw.training`: the paper's recipe, resumable training, data parallelism, speed."""
 
+from keras_stw.training.batch_norm import recalibrate_batch_norm
 from keras_stw.training.checkpoint import TrainingCheckpoint, save_model
 from keras_stw.training.distribute import DataParallel, data_parallel
 from keras_stw.training.loop import fit_resumable
@@ -15,6 +16,7 @@ __all__ = [
     "TrainingCheckpoint",
     "data_parallel",
     "fit_resumable",
+    "recalibrate_batch_norm",
     "save_model",
     "step_decay",
 ]

@@ -1,9 +1,16 @@
-"""The synthetic time-reversal benchmark: real mp4 files, pairs, determinism."""
+"""The synthetic temporal benchmarks: real mp4 files, pairs, determinism."""
 
 import numpy as np
 import pytest
 
-from keras_stw.data import PAIRS, read_frames, render_video, write_synthetic_dataset
+from keras_stw.data import (
+    PAIRS,
+    TEMPORAL_PAIRS,
+    read_frames,
+    render_temporal_pair,
+    render_video,
+    write_synthetic_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +30,7 @@ def test_files_and_lists(synthetic):
     frames = read_frames(train[0].path, range(8))
     assert frames.shape == (8, 32, 40, 3)
     assert train[0].num_frames == 8
+    assert synthetic.reversal_pairs == len(PAIRS)
 
 
 def test_pair_videos_are_each_other_reversed(synthetic):
@@ -51,7 +59,36 @@ def test_motion_happens(synthetic):
         assert np.abs(frames[0].astype(int) - frames[-1]).mean() > 1, PAIRS[pair]
 
 
-@pytest.mark.parametrize("num_classes", [3, 0, 18])
-def test_invalid_num_classes(tmp_path, num_classes):
-    with pytest.raises(ValueError, match="num_classes"):
-        write_synthetic_dataset(str(tmp_path), num_classes=num_classes)
+def test_temporal_task_files(tmp_path):
+    dataset = write_synthetic_dataset(
+        str(tmp_path), task="temporal", num_classes=12, videos_per_class=2, size=24
+    )
+    train, names = dataset.read("train")
+    assert names == [name for pair in TEMPORAL_PAIRS for name in pair]
+    assert dataset.reversal_pairs == 4 and len(train) == 12
+    assert read_frames(train[0].path, range(16)).shape == (16, 24, 24, 3)
+
+
+@pytest.mark.parametrize("pair", range(len(TEMPORAL_PAIRS)))
+def test_temporal_pairs(pair):
+    first, second = render_temporal_pair(pair, np.random.default_rng(pair), 8, 32, 32)
+    assert first.shape == second.shape == (8, 32, 32, 3)
+    # Reversal pairs are exact reversals; the others are two draws of the scene.
+    assert np.array_equal(first[::-1], second) == (pair < 4), TEMPORAL_PAIRS[pair]
+    for video in (first, second):
+        assert np.abs(np.diff(video.astype(int), axis=0)).mean() > 1, TEMPORAL_PAIRS[pair]
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"num_classes": 3}, "num_classes"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"num_classes": 18}, "num_classes"),
+        ({"task": "temporal", "num_classes": 14}, "num_classes"),
+        ({"task": "speed"}, "task"),
+    ],
+)
+def test_invalid_arguments(tmp_path, options, match):
+    with pytest.raises(ValueError, match=match):
+        write_synthetic_dataset(str(tmp_path), **options)
