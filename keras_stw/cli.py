@@ -11,6 +11,7 @@ import os
 import re
 import sys
 
+from keras_stw.convert import convert_checkpoint
 from keras_stw.data import (
     ENGINES,
     FORMATS,
@@ -260,11 +261,6 @@ def _convert(args):
         raise ValueError(f"--out must name a .keras file. Received: --out {args.out}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
         raise FileNotFoundError(f"{args.out}: its folder does not exist.")
-    if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f"{args.checkpoint}: no such checkpoint file.")
-    # Imported here so that argument errors come back without loading Keras.
-    from keras_stw.convert import convert_checkpoint
-
     model, report = convert_checkpoint(
         args.checkpoint,
         args.model,
