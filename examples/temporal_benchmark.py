@@ -387,9 +387,15 @@ def combine(directories, output_dir):
         meta["commands"] += saved["config"]["commands"]
         meta["wall_seconds"].append(saved["config"].get("wall_seconds"))
     os.makedirs(output_dir, exist_ok=True)
+    return publish(output_dir, runs, meta)
+
+
+def publish(output_dir, runs, meta) -> list[dict]:
+    """Writes the final table, JSON and chart, prints the table; returns the summary."""
     table = save_results(output_dir, runs, meta)
     chart = save_chart(output_dir, runs, meta["num_classes"])
-    print(table + f"\nSaved {output_dir}/results.md, results.json and {chart}")
+    print("\n" + table)
+    print(f"Saved {output_dir}/results.md, results.json and {chart}")
     return summarize(runs)
 
 
@@ -452,12 +458,9 @@ def main(argv=None):
             flush=True,
         )
     meta["wall_seconds"] = time.perf_counter() - wall_start
-    table = save_results(args.output_dir, runs, meta)
-    chart = save_chart(args.output_dir, runs, config.num_classes)
-    print("\n" + table)
-    print(f"Saved {args.output_dir}/results.md, results.json and {chart}")
+    rows = publish(args.output_dir, runs, meta)
     print(f"Total wall time: {meta['wall_seconds']:.0f}s")
-    return summarize(runs)
+    return rows
 
 
 if __name__ == "__main__":
