@@ -9,7 +9,10 @@ same model twice, each in a fresh process, for two epochs of `--steps` steps:
    `keras_stw.data.video_dataset` (Grain under JAX).
 
 Both log `keras_stw.training.ClipsPerSecond` (compilation and the first steps of an
-epoch left out); the table gives the second epoch's rates and their ratio.
+epoch left out); the table gives the second epoch's rates and their ratio. While each
+trains, a line every `--cpu-interval` seconds gives the CPU use of its main process, of
+its other processes (the loader's workers) and of the whole host (Linux `/proc`), to
+tell a loader short of cores from a main process that cannot keep up.
 
     KERAS_BACKEND=jax python benchmarks/train_from_files.py              # one GPU
     KERAS_BACKEND=jax python benchmarks/train_from_files.py --distribute # all GPUs
@@ -24,6 +27,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -55,6 +60,68 @@ def write_media(directory, demo, videos, source):
     with open(list_file, "w", encoding="utf-8") as file:
         file.write("\n".join(lines) + "\n")
     return list_file
+
+
+def read_stat(path):
+    """(parent pid, CPU ticks: user + system) from a `/proc/.../stat` file, or `None`."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            # The fields after the command name, which may hold spaces: state, ppid, ...
+            fields = file.read().rsplit(")", 1)[1].split()
+    except OSError:  # It ended meanwhile.
+        return None
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def read_cpu_ticks(root_pid):
+    """CPU ticks of `root_pid`, of its main thread and of its descendants; their count."""
+    stats = {int(n): read_stat(f"/proc/{n}/stat") for n in os.listdir("/proc") if n.isdigit()}
+    stats = {pid: stat for pid, stat in stats.items() if stat}
+    descendants, frontier = set(), {root_pid}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in stats.items() if parent in frontier}
+        descendants |= frontier
+    process = stats.get(root_pid, (0, 0))[1]
+    thread = (read_stat(f"/proc/{root_pid}/task/{root_pid}/stat") or (0, 0))[1]
+    return process, thread, sum(stats[pid][1] for pid in descendants), len(descendants)
+
+
+def read_host_ticks():
+    """(busy, total) CPU ticks of the host since boot."""
+    with open("/proc/stat", encoding="utf-8") as file:
+        values = [int(v) for v in file.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle and iowait
+    return sum(values) - idle, sum(values)
+
+
+@contextlib.contextmanager
+def cpu_use(pid, label, interval):
+    """Prints the CPU use of `pid`, its descendants and the host every `interval` s."""
+    stop = threading.Event()
+    hertz = os.sysconf("SC_CLK_TCK")
+
+    def sample():
+        start = time.perf_counter()
+        last = (start, *read_cpu_ticks(pid), *read_host_ticks())
+        while not stop.wait(interval):
+            now = (time.perf_counter(), *read_cpu_ticks(pid), *read_host_ticks())
+            ticks = (now[0] - last[0]) * hertz
+            use = [100 * max(a - b, 0) / ticks for a, b in zip(now[1:4], last[1:4], strict=True)]
+            print(
+                f"[cpu {label} {now[0] - start:5.0f}s] main process {use[0]:.0f}% (its "
+                f"main thread {use[1]:.0f}%), {now[4]} other processes {use[2]:.0f}%, "
+                f"host {100 * (now[5] - last[5]) / max(now[6] - last[6], 1):.0f}% busy",
+                flush=True,
+            )
+            last = now
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def in_memory_rate(list_file, args, results):
@@ -117,7 +184,10 @@ def from_files_rate(list_file, args, workers, output_dir):
     ]
     command += ["--distribute"] if args.distribute else []
     command += ["--workers", str(workers)] if workers else []
-    subprocess.run(command, check=True)
+    process = subprocess.Popen(command)
+    with cpu_use(process.pid, f"files, {workers or os.cpu_count()} workers", args.cpu_interval):
+        if process.wait():
+            raise subprocess.CalledProcessError(process.returncode, command)
     with open(os.path.join(output_dir, "log.csv"), encoding="utf-8") as file:
         return float(list(csv.DictReader(file))[-1]["clips_per_second"])
 
@@ -135,6 +205,9 @@ def main():
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[0], help="Loader processes; 0: cores."
     )
+    parser.add_argument(
+        "--cpu-interval", type=float, default=5.0, help="Seconds between CPU-use lines."
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as directory:
@@ -144,7 +217,8 @@ def main():
             target=in_memory_rate, args=(list_file, args, results)
         )
         process.start()
-        memory = results.get()
+        with cpu_use(process.pid, "memory", args.cpu_interval):
+            memory = results.get()
         process.join()
         files = {
             workers: from_files_rate(
