@@ -91,9 +91,10 @@ SMALL = Config(
     seeds=(0, 1, 2),
 )
 # ResNet-50 at 224 for GPUs: scripts/temporal_benchmark_2gpus.sh runs it as two processes,
-# one a GPU. On one H200 (JAX, bf16) a ResNet-50 took about 25 s of XLA compilation and
-# 1 s per epoch of 600 clips (benchmarks/results/temporal_benchmark_full_h200/), so 30
-# epochs keep 8 runs a GPU near 7 minutes when each model compiles once.
+# one a GPU. On H200s (JAX, bf16) writing the data took about 1 minute, a model's first
+# seed about 110 s (with compilation) and each further seed about 50 s
+# (benchmarks/results/temporal_benchmark_full_h200/run3_temporal_task/): about 12
+# minutes for the 15 runs on two GPUs.
 FULL = Config(
     size=224,
     num_frames=8,

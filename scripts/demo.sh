@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs keras-stw into .venv and runs the main job: the temporal benchmark (TSN, TSM,
-# STFM only, TWM only, STW) on a generated time-reversal dataset. Extra arguments go to
+# Installs keras-stw into .venv and runs the main job: the temporal benchmark (TSN, TSM and
+# STW x 3 seeds; --full adds STFM only and TWM only) on generated videos. Extra arguments go to
 # examples/temporal_benchmark.py (e.g. --full on a GPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
