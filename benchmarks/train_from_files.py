@@ -101,19 +101,26 @@ def cpu_use(pid, label, interval):
     hertz = os.sysconf("SC_CLK_TCK")
 
     def sample():
-        start = time.perf_counter()
-        last = (start, *read_cpu_ticks(pid), *read_host_ticks())
+        start = clock = time.perf_counter()
+        *ticks, _ = read_cpu_ticks(pid)
+        host = read_host_ticks()
         while not stop.wait(interval):
-            now = (time.perf_counter(), *read_cpu_ticks(pid), *read_host_ticks())
-            ticks = (now[0] - last[0]) * hertz
-            use = [100 * max(a - b, 0) / ticks for a, b in zip(now[1:4], last[1:4], strict=True)]
+            now = time.perf_counter()
+            *new_ticks, count = read_cpu_ticks(pid)
+            new_host = read_host_ticks()
+            elapsed_ticks = (now - clock) * hertz
+            main, main_thread, others = (
+                100 * max(new - old, 0) / elapsed_ticks
+                for old, new in zip(ticks, new_ticks, strict=True)
+            )
+            busy = 100 * (new_host[0] - host[0]) / max(new_host[1] - host[1], 1)
             print(
-                f"[cpu {label} {now[0] - start:5.0f}s] main process {use[0]:.0f}% (its "
-                f"main thread {use[1]:.0f}%), {now[4]} other processes {use[2]:.0f}%, "
-                f"host {100 * (now[5] - last[5]) / max(now[6] - last[6], 1):.0f}% busy",
+                f"[cpu {label} {now - start:5.0f}s] main process {main:.0f}% (its main "
+                f"thread {main_thread:.0f}%), {count} other processes {others:.0f}%, host "
+                f"{busy:.0f}% busy",
                 flush=True,
             )
-            last = now
+            clock, ticks, host = now, new_ticks, new_host
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -182,10 +189,9 @@ def from_files_rate(list_file, args, workers, output_dir):
         *("--steps-per-epoch", str(args.steps), "--save-freq", str(10 * args.steps)),
         *("--mixed-precision", "--verbose", "2", "--output-dir", output_dir),
     ]
-    command += ["--distribute"] if args.distribute else []
-    command += ["--workers", str(workers)] if workers else []
+    command += ["--workers", str(workers)] + (["--distribute"] if args.distribute else [])
     process = subprocess.Popen(command)
-    with cpu_use(process.pid, f"files, {workers or os.cpu_count()} workers", args.cpu_interval):
+    with cpu_use(process.pid, f"files, {workers} workers", args.cpu_interval):
         if process.wait():
             raise subprocess.CalledProcessError(process.returncode, command)
     with open(os.path.join(output_dir, "log.csv"), encoding="utf-8") as file:
@@ -209,6 +215,7 @@ def main():
         "--cpu-interval", type=float, default=5.0, help="Seconds between CPU-use lines."
     )
     args = parser.parse_args()
+    worker_counts = [workers or os.cpu_count() for workers in args.workers]
 
     with tempfile.TemporaryDirectory() as directory:
         list_file = write_media(directory, args.demo, args.videos, args.source)
@@ -220,16 +227,14 @@ def main():
         with cpu_use(process.pid, "memory", args.cpu_interval):
             memory = results.get()
         process.join()
-        files = {
-            workers: from_files_rate(
-                list_file, args, workers, os.path.join(directory, str(workers))
-            )
-            for workers in args.workers
-        }
+        rates = [
+            from_files_rate(list_file, args, workers, os.path.join(directory, str(run)))
+            for run, workers in enumerate(worker_counts)
+        ]
     rows = "".join(
-        f"| {args.source} files, `examples/train.py`, {workers or os.cpu_count()} loader "
+        f"| {args.source} files, `examples/train.py`, {workers} loader "
         f"processes | {rate:.1f} | {rate / memory:.1%} |\n"
-        for workers, rate in files.items()
+        for workers, rate in zip(worker_counts, rates, strict=True)
     )
     print(
         f"\nSTW-ResNet-50 (keras backbone), {args.num_frames} x {args.image_size} x "
