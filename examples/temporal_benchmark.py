@@ -70,6 +70,7 @@ class Config:
     learning_rate: float
     warmup_epochs: int
     mixed_precision: bool
+    data_workers: int
     models: tuple[str, ...]
     seeds: tuple[int, ...]
 
@@ -87,6 +88,7 @@ SMALL = Config(
     learning_rate=0.05,
     warmup_epochs=1,
     mixed_precision=False,
+    data_workers=1,
     models=("TSN", "TSM", "STW"),
     seeds=(0, 1, 2),
 )
@@ -99,15 +101,16 @@ FULL = Config(
     size=224,
     num_frames=8,
     num_classes=12,
-    videos_per_class=100,
-    val_fraction=0.5,
+    videos_per_class=250,
+    val_fraction=0.2,
     depth=50,
     base_width=64,
-    epochs=30,
+    epochs=15,
     batch_size=16,
     learning_rate=0.005,
     warmup_epochs=1,
     mixed_precision=True,
+    data_workers=8,
     models=tuple(MODELS),
     seeds=(0, 1, 2),
 )
@@ -132,6 +135,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--warmup-epochs", type=int, help="Linear warm-up from 0.")
+    parser.add_argument("--data-workers", type=int, help="Processes writing the videos.")
     parser.add_argument("--backbone", choices=("keras_cv", "keras"), help="Default: auto.")
     parser.add_argument("--data-seed", type=int, default=0, help="Seed of the dataset.")
     return parser.parse_args(argv)
@@ -250,6 +254,7 @@ def train_and_score(name, config, backbone, train, val, seed, reversal_pairs) ->
         "pair_accuracy": float(np.mean(predicted // 2 == labels // 2)),
         "order_accuracy": within_pair_accuracy(predicted, labels, classes[: 2 * reversal_pairs]),
         "tempo_accuracy": within_pair_accuracy(predicted, labels, classes[2 * reversal_pairs :]),
+        "class_accuracy": [float(np.mean(predicted[labels == c] == c)) for c in classes],
         "gflops": keras_stw.count_flops(model) / 1e9,
         "params": int(model.count_params()),
         "train_seconds": train_seconds,
@@ -424,6 +429,7 @@ def main(argv=None):
         size=config.size,
         val_fraction=config.val_fraction,
         seed=args.data_seed,
+        workers=config.data_workers,
     )
     train = load_arrays(dataset, "train", config.num_frames)
     val = load_arrays(dataset, "val", config.num_frames)

@@ -19,7 +19,10 @@ Shapes, textures, colours, positions, amplitudes, timings and distractors are ra
 and everything is drawn from `seed`.
 """
 
+import concurrent.futures
 import dataclasses
+import functools
+import multiprocessing
 import os
 
 import cv2
@@ -92,6 +95,7 @@ def write_synthetic_dataset(
     distractor: bool = True,
     fps: int = 8,
     seed: int = 0,
+    workers: int = 1,
 ) -> SyntheticDataset:
     """Writes a synthetic temporal benchmark as mp4 files and list files.
 
@@ -113,6 +117,9 @@ def write_synthetic_dataset(
             `"reversal"`, two for `"temporal"`). Defaults to `True`.
         fps: int. Frame rate written in the files. Defaults to `8`.
         seed: int. Seed of everything random. Defaults to `0`.
+        workers: int. Processes that render and write the videos (started with
+            "spawn", so safe after a GPU backend has started). Every video depends on
+            `seed` alone, so the files are the same for any number. Defaults to `1`.
 
     Returns:
         A `SyntheticDataset`.
@@ -136,24 +143,33 @@ def write_synthetic_dataset(
             "Need at least 1 video per class and 2 frames per video. Received: "
             f"videos_per_class={videos_per_class}, num_frames={num_frames}"
         )
+    if workers < 1:
+        raise ValueError(f"`workers` must be at least 1. Received: workers={workers}")
     height, width = (size, size) if isinstance(size, int) else size
     class_names = [name for pair in pairs[: num_classes // 2] for name in pair]
     os.makedirs(os.path.join(directory, "videos"), exist_ok=True)
     num_val = min(max(int(round(videos_per_class * val_fraction)), 1), videos_per_class - 1)
+    jobs = [(pair, j) for pair in range(num_classes // 2) for j in range(videos_per_class)]
+    write = functools.partial(
+        _write_pair_videos,
+        directory=directory,
+        task=task,
+        shape=(num_frames, height, width),
+        distractor=distractor,
+        fps=fps,
+        seed=seed,
+    )
+    if workers == 1:
+        written = list(map(write, jobs))
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            written = list(pool.map(write, jobs, chunksize=max(len(jobs) // (8 * workers), 1)))
     lines = {"train": [], "val": []}
-    for pair in range(num_classes // 2):
-        for j in range(videos_per_class):
-            rng = np.random.default_rng([seed, pair, j])
-            if task == "reversal":
-                frames = render_video(pair, rng, num_frames, height, width, distractor)
-                clips = (frames, frames[::-1])
-            else:
-                clips = render_temporal_pair(pair, rng, num_frames, height, width, distractor)
-            subset = "val" if j >= videos_per_class - num_val else "train"
-            for label, clip in ((2 * pair, clips[0]), (2 * pair + 1, clips[1])):
-                name = f"videos/{label:02d}_{j:04d}.mp4"
-                _write_mp4(os.path.join(directory, name), clip, fps)
-                lines[subset].append(f"{name} {num_frames} {label}")
+    for (pair, j), names in zip(jobs, written, strict=True):
+        subset = "val" if j >= videos_per_class - num_val else "train"
+        for label, name in zip((2 * pair, 2 * pair + 1), names, strict=True):
+            lines[subset].append(f"{name} {num_frames} {label}")
     paths = {}
     for subset, content in (*lines.items(), ("label_map", class_names)):
         paths[subset] = os.path.join(directory, f"{subset}.txt")
@@ -167,6 +183,21 @@ def write_synthetic_dataset(
         read_label_map(paths["label_map"]),
         min(reversal_pairs, num_classes // 2),
     )
+
+
+def _write_pair_videos(job, *, directory, task, shape, distractor, fps, seed):
+    """Renders and writes video `j` of both classes of pair `pair`; returns their paths."""
+    pair, j = job
+    rng = np.random.default_rng([seed, pair, j])
+    if task == "reversal":
+        frames = render_video(pair, rng, *shape, distractor)
+        clips = (frames, frames[::-1])
+    else:
+        clips = render_temporal_pair(pair, rng, *shape, distractor)
+    names = [f"videos/{label:02d}_{j:04d}.mp4" for label in (2 * pair, 2 * pair + 1)]
+    for name, clip in zip(names, clips, strict=True):
+        _write_mp4(os.path.join(directory, name), clip, fps)
+    return names
 
 
 def render_video(

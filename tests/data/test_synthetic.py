@@ -79,6 +79,22 @@ def test_temporal_pairs(pair):
         assert np.abs(np.diff(video.astype(int), axis=0)).mean() > 1, TEMPORAL_PAIRS[pair]
 
 
+def test_worker_processes_write_the_same_dataset(tmp_path):
+    def write(folder, workers):
+        options = {"task": "temporal", "num_classes": 4, "videos_per_class": 3, "size": 16}
+        return write_synthetic_dataset(str(tmp_path / folder), workers=workers, **options)
+
+    serial, parallel = write("serial", 1), write("parallel", 2)
+    for subset in ("train", "val"):
+        (ours, _), (theirs, _) = serial.read(subset), parallel.read(subset)
+        assert [(r.label, r.num_frames) for r in ours] == [(r.label, r.num_frames) for r in theirs]
+        for mine, other in zip(ours, theirs, strict=True):
+            assert mine.path.replace("serial", "parallel") == other.path
+            np.testing.assert_array_equal(
+                read_frames(mine.path, range(16)), read_frames(other.path, range(16))
+            )
+
+
 @pytest.mark.parametrize(
     "options, match",
     [
@@ -87,6 +103,7 @@ def test_temporal_pairs(pair):
         ({"num_classes": 18}, "num_classes"),
         ({"task": "temporal", "num_classes": 14}, "num_classes"),
         ({"task": "speed"}, "task"),
+        ({"workers": 0}, "workers=0"),
     ],
 )
 def test_invalid_arguments(tmp_path, options, match):
