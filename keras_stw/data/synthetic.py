@@ -166,10 +166,9 @@ def write_synthetic_dataset(
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
             written = list(pool.map(write, jobs, chunksize=max(len(jobs) // (8 * workers), 1)))
     lines = {"train": [], "val": []}
-    for (pair, j), names in zip(jobs, written, strict=True):
+    for (_, j), videos in zip(jobs, written, strict=True):
         subset = "val" if j >= videos_per_class - num_val else "train"
-        for label, name in zip((2 * pair, 2 * pair + 1), names, strict=True):
-            lines[subset].append(f"{name} {num_frames} {label}")
+        lines[subset] += [f"{name} {num_frames} {label}" for name, label in videos]
     paths = {}
     for subset, content in (*lines.items(), ("label_map", class_names)):
         paths[subset] = os.path.join(directory, f"{subset}.txt")
@@ -186,7 +185,7 @@ def write_synthetic_dataset(
 
 
 def _write_pair_videos(job, *, directory, task, shape, distractor, fps, seed):
-    """Renders and writes video `j` of both classes of pair `pair`; returns their paths."""
+    """Renders and writes video `j` of both classes of pair `pair`; their (path, label)."""
     pair, j = job
     rng = np.random.default_rng([seed, pair, j])
     if task == "reversal":
@@ -194,10 +193,10 @@ def _write_pair_videos(job, *, directory, task, shape, distractor, fps, seed):
         clips = (frames, frames[::-1])
     else:
         clips = render_temporal_pair(pair, rng, *shape, distractor)
-    names = [f"videos/{label:02d}_{j:04d}.mp4" for label in (2 * pair, 2 * pair + 1)]
-    for name, clip in zip(names, clips, strict=True):
+    videos = [(f"videos/{label:02d}_{j:04d}.mp4", label) for label in (2 * pair, 2 * pair + 1)]
+    for (name, _), clip in zip(videos, clips, strict=True):
         _write_mp4(os.path.join(directory, name), clip, fps)
-    return names
+    return videos
 
 
 def render_video(
