@@ -1,12 +1,12 @@
 """keras-stw: Spatio-Temporal-Wise networks for video action recognition in Keras 3.
 
 The public API, listed explicitly; anything not exported here (or in the `__all__` of
-`keras_stw.layers`, `.models`, `.data`, `.evaluation`, `.training`, `.export`, `.convert`) is
-private. Importing the package registers its layers and `VideoResNet` with Keras, so
+`keras_stw.layers`, `.models`, `.data`, `.evaluation`, `.training`, `.export`, `.convert`,
+`.kernels`) is private. Importing the package registers its layers and `VideoResNet` with Keras, so
 `.keras` files load without `custom_objects`, and the zoo's models with the registry.
 """
 
-from keras_stw import convert, layers, models
+from keras_stw import convert, kernels, layers, models
 from keras_stw.flops import count_flops
 from keras_stw.layers import STFM, STW_COMBINATIONS, TWM, STWBlock, TemporalShift
 from keras_stw.models import (
@@ -57,6 +57,7 @@ __all__ = [
     "create_model",
     "find_residual_blocks",
     "insert_temporal_blocks",
+    "kernels",
     "layers",
     "list_models",
     "models",

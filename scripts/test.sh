@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs keras-stw with its test dependencies into .venv, lints, and runs the test suite
 # on the three Keras backends: everything on TensorFlow, then everything that does not need
-# TensorFlow itself (tests marked tf_only: tf.data, SavedModel) on JAX and on PyTorch.
+# TensorFlow itself (tests marked tf_only: tf.data, SavedModel) on JAX and on PyTorch. Tests
+# marked jax_only (the fused kernels against their keras.ops reference) run on JAX only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,6 @@ python3 -m venv .venv
 .venv/bin/ruff format --check .
 
 export TF_CPP_MIN_LOG_LEVEL=2
-KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
+KERAS_BACKEND=tensorflow .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not jax_only" "$@"
 KERAS_BACKEND=jax .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not tf_only" "$@"
-KERAS_BACKEND=torch .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not tf_only" "$@"
+KERAS_BACKEND=torch .venv/bin/python -m pytest -n 2 -p no:cacheprovider -m "not tf_only and not jax_only" "$@"

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_stw.kernels import dispatch
+from keras_stw.kernels.spec import NEXT, PREVIOUS, SAME, TemporalBlockSpec, split_segments
 from keras_stw.layers import temporal_ops
 from keras_stw.validation import check_positive_int
 
@@ -24,7 +26,9 @@ class STFM(keras.layers.Layer):
     the chosen frame. With the default `kernel_size=1` and `kernel_initializer="ones"`
     the module starts as a TSM-style shift with the paper's ratios and learns
     per-channel weights from there. It is computed as slices, a concatenation and a
-    per-channel multiply, which compilers fuse into one memory pass.
+    per-channel multiply, which compilers fuse into one memory pass. On the JAX backend
+    with an NVIDIA GPU, the default `kernel_size=1` without bias runs as one fused kernel
+    instead (`keras_stw.kernels`); this code is its reference.
 
     Clip ends have no neighbour: `padding="zeros"` (default) feeds zeros there, as TSM
     does; `"replicate"` repeats the edge frame.
@@ -90,7 +94,23 @@ class STFM(keras.layers.Layer):
                 name="bias", shape=(channels,), initializer=self.bias_initializer
             )
 
+    def fused_spec(self, channels):
+        """This layer as a `TemporalBlockSpec` for the fused kernels, or why it has none."""
+        if self.kernel_size != 1 or self.use_bias:
+            return (
+                f"STFM with kernel_size={self.kernel_size}, use_bias={self.use_bias} "
+                "(the kernels cover kernel_size=1 without bias)"
+            )
+        sizes = _split_channels(channels, self._fractions, self.ratios)
+        segments = split_segments(sizes, (PREVIOUS, SAME, NEXT))
+        return TemporalBlockSpec(self.num_frames, segments, self.padding, scale=True, gate=False)
+
     def call(self, inputs):
+        fused = dispatch.temporal_block(
+            inputs, self.fused_spec(inputs.shape[-1]), scale=self.kernel
+        )
+        if fused is not None:
+            return fused
         previous_end = self.split_sizes[0]
         current_end = previous_end + self.split_sizes[1]
         clips = temporal_ops.fold_frames(inputs, self.num_frames)

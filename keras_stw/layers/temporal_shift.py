@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_stw.kernels import dispatch
+from keras_stw.kernels.spec import NEXT, PREVIOUS, SAME, TemporalBlockSpec, split_segments
 from keras_stw.layers import temporal_ops
 from keras_stw.validation import check_positive_int
 
@@ -13,7 +15,9 @@ class TemporalShift(keras.layers.Layer):
 
     With `fold = C // shift_div`, channels `[0, fold)` of frame `t` take frame `t + 1`'s
     values (shifted back in time), channels `[fold, 2 * fold)` take frame `t - 1`'s
-    (shifted forward), and the rest stay. Zeros fill the clip ends, as in TSM.
+    (shifted forward), and the rest stay. Zeros fill the clip ends, as in TSM. On the JAX
+    backend with an NVIDIA GPU the shift runs as one fused kernel (`keras_stw.kernels`);
+    this code is its reference.
 
     Args:
         num_frames: int. Frames per clip; the input's leading axis holds
@@ -47,7 +51,16 @@ class TemporalShift(keras.layers.Layer):
                 f"{self.shift_div} channels. Received: input_shape={tuple(input_shape)}"
             )
 
+    def fused_spec(self, channels):
+        """This layer as a `TemporalBlockSpec` for the fused kernels."""
+        fold = channels // self.shift_div
+        segments = split_segments((fold, fold, channels - 2 * fold), (NEXT, PREVIOUS, SAME))
+        return TemporalBlockSpec(self.num_frames, segments, self.padding, scale=False, gate=False)
+
     def call(self, inputs):
+        fused = dispatch.temporal_block(inputs, self.fused_spec(inputs.shape[-1]))
+        if fused is not None:
+            return fused
         fold = inputs.shape[-1] // self.shift_div
         clips = temporal_ops.fold_frames(inputs, self.num_frames)
         shifted = ops.concatenate(

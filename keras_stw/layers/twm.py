@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_stw.kernels import dispatch
+from keras_stw.kernels.spec import TemporalBlockSpec
 from keras_stw.layers import temporal_ops
 from keras_stw.validation import check_positive_int
 
@@ -22,7 +24,8 @@ class TWM(keras.layers.Layer):
     the features with a `(C, 3)` kernel (the three temporal taps), a shift of those
     three small maps along time, and a sum; `Z = X * sigmoid(-U)` is the same value as
     `X - X * sigmoid(U)` in one fused multiply. Only 3-channel maps are moved along
-    time, never the full activation.
+    time, never the full activation. On the JAX backend with an NVIDIA GPU the module runs
+    as one fused kernel instead (`keras_stw.kernels`); this code is its reference.
 
     Clip ends: `padding="zeros"` (default) treats the missing neighbour as zeros, as a
     `Conv3D` with `"same"` padding does; `"replicate"` repeats the edge frame.
@@ -81,7 +84,17 @@ class TWM(keras.layers.Layer):
         )
         return temporal_ops.unfold_frames(logits) + self.bias
 
+    def fused_spec(self, channels):
+        """This layer as a `TemporalBlockSpec` for the fused kernels."""
+        del channels  # The gate takes any channel count the kernels do.
+        return TemporalBlockSpec(self.num_frames, (), self.padding, scale=False, gate=True)
+
     def call(self, inputs):
+        fused = dispatch.temporal_block(
+            inputs, self.fused_spec(inputs.shape[-1]), taps=self.kernel, bias=self.bias
+        )
+        if fused is not None:
+            return fused
         return inputs * ops.sigmoid(-self.gate_logits(inputs))
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,17 @@
+"""Fused GPU kernels behind the temporal layers, and the switch that chooses them.
+
+The temporal layers (`STWBlock`, `STFM`, `TWM`, `TemporalShift`) compute with `keras.ops`
+everywhere; on the JAX backend with an NVIDIA GPU they run one fused Pallas kernel per
+block instead (forward and backward), the way Keras runs flash attention. Their `keras.ops`
+code is the definition of what the kernels compute and is tested against them.
+"""
+
+from keras_stw.kernels.dispatch import (
+    MODES,
+    fused_kernels,
+    get_fused_kernels,
+    kernel_path,
+    set_fused_kernels,
+)
+
+__all__ = ["MODES", "fused_kernels", "get_fused_kernels", "kernel_path", "set_fused_kernels"]

@@ -1,0 +1,329 @@
+"""The temporal blocks as fused Pallas kernels for JAX on NVIDIA GPUs (Triton lowering).
+
+One program owns one clip and a tile of pixels with all their channels, and walks the
+clip's frames in order, so every frame of `x` is read once and every frame of `y` written
+once: the memory traffic of a plain copy. The backward pass is a second kernel of the same
+shape behind a `jax.custom_vjp`: it keeps only `x` (nothing of the block's intermediates)
+and recomputes the gate from it, so the block adds no activation memory of its own. The
+per-channel weight gradients are sums over every pixel: each program writes its partial
+sums and XLA adds them up afterwards (deterministic, no atomics).
+
+What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
+which stays the reference: the tests compare the two on the CPU through Pallas's
+interpreter (`interpret=True`), forward and every gradient.
+
+Triton wants every loaded or stored tile to have a power-of-two number of elements: the
+pixel tile is a power of two (the last tile of a frame is masked) and the channel count must
+be one (64 to 2048 in every ResNet); the dispatch sends other shapes to the reference.
+"""
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+from keras_stw.kernels.spec import NEXT, PREVIOUS
+
+try:  # The Triton-specific API (masked loads, launch options) moved between JAX releases.
+    from jax.experimental.pallas import triton as pallas_triton
+except ImportError:  # pragma: no cover - depends on the installed JAX
+    pallas_triton = None
+
+# Elements of one frame tile (pixels x channels) a program holds, a power of two, and the
+# warps that run it; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS` and `..._NUM_WARPS`
+# override them (for tuning sweeps).
+TILE_ELEMENTS = 2048
+BACKWARD_TILE_ELEMENTS = 2048
+NUM_WARPS = 4
+# Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
+_GRAD_ROWS = 5
+
+
+def _tuning(name, default):
+    return int(os.environ.get(f"KERAS_STW_KERNEL_{name}", default))
+
+
+def tile_pixels(num_pixels, channels, pass_name=""):
+    """Pixels per program: a power of two, at most the frame's pixel count rounded up.
+
+    `pass_name` is `""` for the forward pass and `"BACKWARD_"` for the backward one, whose
+    tile also sets how many weight-gradient partial sums are written.
+    """
+    default = TILE_ELEMENTS if not pass_name else BACKWARD_TILE_ELEMENTS
+    pixels = max(1, _tuning(f"{pass_name}TILE_ELEMENTS", default) // channels)
+    return min(pixels, 1 << max(0, (num_pixels - 1).bit_length()))
+
+
+def temporal_block(x, scale, taps, bias, spec, interpret=False):
+    """Applies the block of `spec` to `x` of shape `(clips, num_frames, pixels, channels)`.
+
+    Args:
+        x: array `(clips, num_frames, pixels, channels)`, float32, bfloat16 or float16.
+        scale: array `(channels,)`, the shift's per-channel scale (ignored without one).
+        taps: array `(3, channels)`, the gate's temporal taps (ignored without a gate).
+        bias: scalar array, the gate's bias (ignored without a gate).
+        spec: `TemporalBlockSpec`.
+        interpret: bool. Run through Pallas's interpreter (any device; for tests).
+
+    Returns:
+        An array like `x`.
+    """
+    return _temporal_block(x, scale, taps, bias, spec, interpret)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _temporal_block(x, scale, taps, bias, spec, interpret):
+    return _forward_call(x, _pack(scale, taps, bias), spec, interpret)
+
+
+def _reads_input_backward(spec):
+    """The gate and the shift's scale need `x` to take gradients; a plain shift does not."""
+    return spec.gate or spec.scale
+
+
+def _temporal_block_fwd(x, scale, taps, bias, spec, interpret):
+    params = _pack(scale, taps, bias)
+    saved = x if _reads_input_backward(spec) else None
+    return _forward_call(x, params, spec, interpret), (saved, params, scale, taps, bias)
+
+
+def _temporal_block_bwd(spec, interpret, residuals, dy):
+    x, params, scale, taps, bias = residuals
+    if x is None:  # A plain shift (TSM): no weights, and dy shifted back is all it needs.
+        (dx,) = _backward_call([dy], params, spec, interpret)
+        return dx, jnp.zeros_like(scale), jnp.zeros_like(taps), jnp.zeros_like(bias)
+    dx, partials = _backward_call([x, dy], params, spec, interpret)
+    grads = jnp.sum(partials, axis=(0, 1))
+    return (
+        dx,
+        grads[0].astype(scale.dtype),
+        grads[1:4].astype(taps.dtype),
+        grads[4, 0].astype(bias.dtype),
+    )
+
+
+_temporal_block.defvjp(_temporal_block_fwd, _temporal_block_bwd)
+
+
+def _pack(scale, taps, bias):
+    """The weights as one float32 `(5, C)` array: scale, three taps, bias (broadcast)."""
+    channels = scale.shape[0]
+    rows = [scale[None], taps, jnp.broadcast_to(bias, (1, channels))]
+    return jnp.concatenate([row.astype(jnp.float32) for row in rows], axis=0)
+
+
+def _launch(kernel, frames, params, spec, interpret, pass_name, partials=False):
+    """Runs `kernel` over (clip, pixel tile) programs; returns the frame-shaped output
+    (and the per-program weight-gradient partial sums, if `partials`)."""
+    shape, dtype = frames[0].shape, jnp.dtype(frames[0].dtype)
+    pixels = tile_pixels(shape[2], shape[3], pass_name)
+    warps = _tuning(f"{pass_name}NUM_WARPS", NUM_WARPS)
+    call = _compiled(kernel, shape, dtype, len(frames), spec, interpret, partials, pixels, warps)
+    return call(*frames, params)
+
+
+@functools.cache
+def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, pixels, warps):
+    """One jitted `pallas_call` per configuration: eager calls (batch-norm re-estimation,
+    `predict` outside `jit`) reuse its compiled kernel instead of building a new one."""
+    clips, num_frames, num_pixels, channels = shape
+    tiles = pl.cdiv(num_pixels, pixels)
+    frames_block = pl.BlockSpec((None, num_frames, pixels, channels), lambda n, j: (n, 0, j, 0))
+    params_block = pl.BlockSpec((_GRAD_ROWS, channels), lambda n, j: (0, 0))
+    out_shape = [jax.ShapeDtypeStruct(shape, dtype)]
+    out_specs = [frames_block]
+    if partials:
+        out_shape.append(jax.ShapeDtypeStruct((clips, tiles, _GRAD_ROWS, channels), jnp.float32))
+        out_specs.append(
+            pl.BlockSpec((None, None, _GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0))
+        )
+    options = {}
+    if not interpret and pallas_triton is not None:
+        options["compiler_params"] = pallas_triton.CompilerParams(num_warps=warps, num_stages=1)
+    body = functools.partial(kernel, spec=spec, pixels=pixels, num_pixels=num_pixels)
+    return jax.jit(
+        pl.pallas_call(
+            body,
+            out_shape=out_shape,
+            grid=(clips, tiles),
+            in_specs=[frames_block] * num_inputs + [params_block],
+            out_specs=out_specs,
+            interpret=interpret,
+            **options,
+        )
+    )
+
+
+def _forward_call(x, params, spec, interpret):
+    (y,) = _launch(_forward_kernel, [x], params, spec, interpret, "")
+    return y
+
+
+def _backward_call(frames, params, spec, interpret):
+    """`frames` is `[x, dy]`, or `[dy]` for a plain shift (no input, no weights)."""
+    partials = len(frames) == 2
+    return _launch(_backward_kernel, frames, params, spec, interpret, "BACKWARD_", partials)
+
+
+class _Tile:
+    """The current program's view of one clip: masked frame loads and stores, the padding."""
+
+    def __init__(self, spec, pixels, num_pixels, channels):
+        self.spec = spec
+        self.shape = (pixels, channels)
+        self.mask = None
+        if num_pixels % pixels:
+            rows = jax.lax.broadcasted_iota(jnp.int32, self.shape, 0)
+            self.mask = rows + pl.program_id(1) * pixels < num_pixels
+        self.channel = jax.lax.broadcasted_iota(jnp.int32, self.shape, 1)
+
+    def load(self, ref, t):
+        if self.mask is None:
+            return ref[t].astype(jnp.float32)
+        frame = ref.at[jnp.int32(t)]  # an array index: the interpreter's masked load wants one
+        return pallas_triton.load(frame, mask=self.mask, other=0.0).astype(jnp.float32)
+
+    def store(self, ref, t, value):
+        value = value.astype(ref.dtype)
+        if self.mask is None:
+            ref[t] = value
+        else:
+            pallas_triton.store(ref.at[jnp.int32(t)], value, mask=self.mask)
+
+    def neighbour(self, t):
+        """The frame index standing in for `t`, or `None` for zeros outside the clip."""
+        if 0 <= t < self.spec.num_frames:
+            return t
+        if self.spec.padding == "zeros":
+            return None
+        return min(max(t, 0), self.spec.num_frames - 1)
+
+    def select(self, previous, same, following):
+        """Each channel from the frame its segment names (the shift's gather)."""
+        result = same
+        for start, stop, source in self.spec.segments:
+            if source == PREVIOUS or source == NEXT:
+                inside = (self.channel >= start) & (self.channel < stop)
+                result = jnp.where(inside, previous if source == PREVIOUS else following, result)
+        return result
+
+
+def _weights(params_ref):
+    """The scale and the three taps as `(1, C)` rows, and the bias as a scalar."""
+    rows = [params_ref[pl.ds(row, 1), :] for row in range(4)]
+    return (*rows, params_ref[4, 0])
+
+
+def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels):
+    tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1])
+    scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
+    zeros = jnp.zeros(tile.shape, jnp.float32)
+    frames = {}
+
+    def frame(t):
+        index = tile.neighbour(t)
+        if index is None:
+            return zeros
+        if index not in frames:
+            frames[index] = tile.load(x_ref, index)
+        return frames[index]
+
+    for t in range(spec.num_frames):
+        current = frame(t)
+        y = zeros
+        if spec.shift:
+            y = tile.select(frame(t - 1), current, frame(t + 1))
+            if spec.scale:
+                y = y * scale
+        if spec.gate:
+            logits = _gate_logits(
+                frame(t - 1), current, frame(t + 1), tap_previous, tap_same, tap_next
+            )
+            y = y + current * jax.nn.sigmoid(-(logits + bias))
+        tile.store(y_ref, t, y)
+
+
+def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next):
+    """`u` without its bias, one value per pixel as a `(pixels, 1)` column."""
+    return jnp.sum(
+        previous * tap_previous + current * tap_same + following * tap_next,
+        axis=1,
+        keepdims=True,
+    )
+
+
+def _backward_kernel(*refs, spec, pixels, num_pixels):
+    if len(refs) == 5:
+        x_ref, dy_ref, params_ref, dx_ref, partials_ref = refs
+    else:  # A plain shift: neither `x` nor weight gradients.
+        (dy_ref, params_ref, dx_ref), x_ref, partials_ref = refs, None, None
+    tile = _Tile(spec, pixels, num_pixels, dy_ref.shape[-1])
+    scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
+    zeros = jnp.zeros(tile.shape, jnp.float32)
+    num_frames = spec.num_frames
+    cache = {}
+
+    def cached(kind, t, make):
+        if (kind, t) not in cache:
+            cache[kind, t] = make()
+        return cache[kind, t]
+
+    def frame(t):
+        index = tile.neighbour(t)
+        if index is None:
+            return zeros
+        return cached("x", index, lambda: tile.load(x_ref, index))
+
+    def upstream(t):
+        return cached("dy", t, lambda: tile.load(dy_ref, t))
+
+    def gate(t):
+        """`s = sigmoid(-u)` at frame `t`, `(pixels, 1)`."""
+
+        def make():
+            logits = _gate_logits(
+                frame(t - 1), frame(t), frame(t + 1), tap_previous, tap_same, tap_next
+            )
+            return jax.nn.sigmoid(-(logits + bias))
+
+        return cached("s", t, make)
+
+    def logits_grad(t):
+        """dL/du at frame `t`: -s (1 - s) sum_c dy x, `(pixels, 1)`."""
+
+        def make():
+            s = gate(t)
+            return -s * (1.0 - s) * jnp.sum(upstream(t) * frame(t), axis=1, keepdims=True)
+
+        return cached("du", t, make)
+
+    def readers(t, offset):
+        """Frames whose `t + offset` neighbour stands for frame `t` (padding included)."""
+        return [r for r in range(num_frames) if tile.neighbour(r + offset) == t]
+
+    grad_rows = [jnp.zeros((tile.shape[1],), jnp.float32) for _ in range(_GRAD_ROWS)]
+    for t in range(num_frames):
+        dx = zeros
+        if spec.shift:
+            from_previous = sum((upstream(r) for r in readers(t, -1)), zeros)
+            from_next = sum((upstream(r) for r in readers(t, 1)), zeros)
+            shifted = tile.select(from_previous, upstream(t), from_next)
+            dx = dx + (shifted * scale if spec.scale else shifted)
+            if spec.scale:
+                gathered = tile.select(frame(t - 1), frame(t), frame(t + 1))
+                grad_rows[0] += jnp.sum(upstream(t) * gathered, axis=0)
+        if spec.gate:
+            du = logits_grad(t)
+            dx = dx + upstream(t) * gate(t) + du * tap_same
+            dx = dx + sum((logits_grad(r) for r in readers(t, -1)), zeros) * tap_previous
+            dx = dx + sum((logits_grad(r) for r in readers(t, 1)), zeros) * tap_next
+            grad_rows[1] += jnp.sum(du * frame(t - 1), axis=0)
+            grad_rows[2] += jnp.sum(du * frame(t), axis=0)
+            grad_rows[3] += jnp.sum(du * frame(t + 1), axis=0)
+            grad_rows[4] += jnp.sum(du)
+        tile.store(dx_ref, t, dx)
+    if partials_ref is not None:
+        for row, value in enumerate(grad_rows):
+            partials_ref[row] = value

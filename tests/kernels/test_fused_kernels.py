@@ -1,0 +1,167 @@
+"""The fused kernels compute what the layers' `keras.ops` code computes.
+
+Under JAX the kernels run through Pallas's interpreter on the CPU (`"interpret"`), and the
+outputs and every gradient (inputs and weights) are compared with the `keras.ops`
+reference (`"off"`), at odd shapes, `T = 1`, both paddings and every combination. Under
+TensorFlow and PyTorch the layers take the reference path, and forcing the kernels on
+names why they cannot run.
+"""
+
+import keras
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+from keras_stw import kernels, layers
+from tests.test_case import TestCase
+
+JAX = keras.backend.backend() == "jax"
+BLOCKS = [
+    ("stw", layers.STWBlock, {}),
+    ("stw_replicate", layers.STWBlock, {"padding": "replicate"}),
+    ("stfm_then_twm", layers.STWBlock, {"combination": "stfm_then_twm"}),
+    ("twm_then_stfm", layers.STWBlock, {"combination": "twm_then_stfm", "padding": "replicate"}),
+    ("stfm_only", layers.STWBlock, {"combination": "stfm", "ratios": (8, "4/3", 8)}),
+    ("twm_only", layers.STWBlock, {"combination": "twm"}),
+    ("tsm", layers.TemporalShift, {}),
+    ("tsm_replicate", layers.TemporalShift, {"padding": "replicate", "shift_div": 4}),
+]
+# (clips, num_frames, height, width, channels): a pixel count that is not a power of two
+# (the last tile is masked), one frame, and a tile of several pixels.
+SHAPES = [(2, 3, 3, 5, 8), (3, 1, 2, 2, 16), (1, 4, 4, 4, 8)]
+
+
+def _random_layer(layer_class, kwargs, shape, seed):
+    clips, num_frames, height, width, channels = shape
+    layer = layer_class(num_frames, **kwargs)
+    layer.build((clips * num_frames, height, width, channels))
+    rng = np.random.default_rng(seed)
+    for weight in layer.weights:
+        weight.assign(rng.standard_normal(weight.shape).astype("float32") * 0.7)
+    return layer
+
+
+def _frames(shape, seed):
+    clips, num_frames, height, width, channels = shape
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((clips * num_frames, height, width, channels)).astype("float32")
+
+
+@pytest.mark.jax_only
+class FusedKernelParityTest(TestCase):
+    def _outputs_and_gradients(self, layer, frames, upstream, mode):
+        with kernels.fused_kernels(mode):
+            outputs = keras.ops.convert_to_numpy(layer(frames))
+            gradients = self.layer_gradients(layer, frames, upstream)
+        return [outputs, *gradients]
+
+    @parameterized.named_parameters(
+        (f"{name}_{i}", layer_class, kwargs, shape)
+        for name, layer_class, kwargs in BLOCKS
+        for i, shape in enumerate(SHAPES)
+    )
+    def test_forward_and_every_gradient_match_the_reference(self, layer_class, kwargs, shape):
+        layer = _random_layer(layer_class, kwargs, shape, seed=len(kwargs))
+        frames = _frames(shape, seed=1)
+        upstream = _frames(shape, seed=2)
+        fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
+        self.assertEqual(len(fused), 1 + 1 + len(layer.trainable_weights))
+        for got, want in zip(fused, reference, strict=True):
+            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+
+    @parameterized.named_parameters(
+        ("stw", {}), ("twm_then_stfm", {"combination": "twm_then_stfm"})
+    )
+    def test_bfloat16_matches_the_reference(self, kwargs):
+        shape = (2, 4, 3, 3, 16)
+        layer = _random_layer(layers.STWBlock, {**kwargs, "dtype": "bfloat16"}, shape, seed=3)
+        frames = keras.ops.cast(_frames(shape, seed=4), "bfloat16")
+        with kernels.fused_kernels("interpret"):
+            fused = keras.ops.convert_to_numpy(keras.ops.cast(layer(frames), "float32"))
+        with kernels.fused_kernels("off"):
+            reference = keras.ops.convert_to_numpy(keras.ops.cast(layer(frames), "float32"))
+        scale = np.abs(reference).max()
+        self.assertLess(np.abs(fused - reference).max() / scale, 1e-2)
+
+    def test_eager_calls_reuse_the_compiled_kernel(self):
+        # Batch-norm re-estimation calls the model eagerly, batch after batch: a kernel
+        # built anew for each call would be compiled anew each time.
+        from keras_stw.kernels import pallas_temporal_block
+
+        block = _random_layer(layers.STWBlock, {}, (2, 4, 3, 3, 8), seed=7)
+        frames = _frames((2, 4, 3, 3, 8), seed=8)
+        with kernels.fused_kernels("interpret"):
+            block(frames)
+            before = pallas_temporal_block._compiled.cache_info()
+            for _ in range(3):
+                block(frames)
+            after = pallas_temporal_block._compiled.cache_info()
+        self.assertEqual(after.misses, before.misses)
+        self.assertEqual(after.hits, before.hits + 3)
+
+    def test_a_jitted_training_step_is_the_same_on_both_paths(self):
+        shape = (2, 4, 3, 3, 8)
+        frames, targets = _frames(shape, seed=5), _frames(shape, seed=6)
+        weights = []
+        for mode in ("interpret", "off"):
+            with kernels.fused_kernels(mode):
+                keras.utils.set_random_seed(0)
+                inputs = keras.Input(shape[2:])
+                outputs = layers.STWBlock(4)(inputs)
+                model = keras.Model(inputs, keras.layers.Conv2D(8, 1)(outputs))
+                model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+                model.fit(frames, targets, batch_size=8, epochs=2, shuffle=False, verbose=0)
+                weights.append(model.get_weights())
+        for fused, reference in zip(*weights, strict=True):
+            self.assertAllClose(fused, reference, atol=1e-5, rtol=1e-5)
+
+
+class DispatchTest(TestCase):
+    def test_the_reference_runs_where_the_kernels_cannot(self):
+        # This machine has no GPU: "auto" takes the reference path and says why.
+        path, reason = kernels.kernel_path(layers.STWBlock(4), (8, 5, 5, 64))
+        self.assertEqual(path, "reference")
+        self.assertRegex(reason, "GPU" if JAX else "JAX backend")
+
+    def test_auto_keeps_xla_for_a_plain_shift(self):
+        path, reason = kernels.kernel_path(layers.TemporalShift(4), (8, 5, 5, 64))
+        self.assertEqual(path, "reference")
+        self.assertIn("XLA", reason)
+
+    @parameterized.named_parameters(
+        # A layer option without a kernel is named on every backend; a shape the kernel
+        # does not take is checked on JAX, after the backend.
+        ("stfm_kernel_size_3", layers.STFM(4, kernel_size=3), 64, "kernel_size=3"),
+        ("stw_kernel_size_3", layers.STWBlock(4, kernel_size=3), 64, "kernel_size=3"),
+        ("twelve_channels", layers.TWM(4), 12, "power of two" if JAX else "JAX backend"),
+    )
+    def test_options_the_kernels_do_not_cover_are_named(self, layer, channels, reason):
+        with kernels.fused_kernels("interpret"):
+            path, why = kernels.kernel_path(layer, (8, 5, 5, channels))
+        self.assertEqual(path, "reference")
+        self.assertIn(reason, why)
+
+    def test_forcing_the_kernels_where_they_cannot_run_is_an_error(self):
+        block = layers.STWBlock(4)
+        with kernels.fused_kernels("on"), pytest.raises(RuntimeError, match="cannot run: "):
+            block(_frames((2, 4, 3, 3, 8), seed=0))
+
+    def test_forcing_a_layer_option_without_a_kernel_is_an_error(self):
+        with kernels.fused_kernels("interpret"), pytest.raises(RuntimeError, match="kernel_size=3"):
+            layers.STFM(4, kernel_size=3)(_frames((2, 4, 3, 3, 8), seed=0))
+
+    def test_unknown_mode(self):
+        with pytest.raises(ValueError, match="mode"):
+            kernels.set_fused_kernels("fast")
+
+    def test_weights_and_config_do_not_depend_on_the_path(self):
+        configs, weight_names = [], []
+        for mode in ("off", "auto"):
+            with kernels.fused_kernels(mode):
+                block = layers.STWBlock(4, name="block")
+                block(_frames((2, 4, 3, 3, 8), seed=0))
+                configs.append(block.get_config())
+                weight_names.append([w.path for w in block.weights])
+        self.assertEqual(configs[0], configs[1])
+        self.assertEqual(weight_names[0], weight_names[1])
