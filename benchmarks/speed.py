@@ -12,8 +12,10 @@ with keras-stw installed (`pip install -e .`) or `PYTHONPATH=.` from the reposit
 and v1.5 in one call), with its ratios to TSN on the same backbone. `--models` may also include
 `torch_tsn` (torchvision's ResNet-50 TSN under `torch.compile` and bf16 autocast, the
 PyTorch peer of issue 6, needs a CUDA GPU) and `stw_naive` (the straightforward STW block
-of `benchmarks/naive_stw.py`). `stw_grouped` (TWM's taps as a grouped block-diagonal
-product) lost and was dropped; `results/speed_h200.md` keeps what it measured.
+of `benchmarks/naive_stw.py`). `--kernels auto off` times each temporal model with its fused
+kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call.
+`stw_grouped` (TWM's taps as a grouped block-diagonal product) lost and was dropped;
+`results/speed_h200.md` keeps what it measured.
 """
 
 import argparse
@@ -40,6 +42,12 @@ def parse_args(argv=None):
         nargs="+",
         default=["keras"],
         help="keras, keras_cv and/or keras_hub; a worker gets one",
+    )
+    parser.add_argument(
+        "--kernels",
+        nargs="+",
+        default=["auto"],
+        help="keras_stw.kernels modes to time the temporal models in, e.g. auto off",
     )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
@@ -124,6 +132,21 @@ def inference_call(model, clips):
     return functools.partial(forward, *state, clips), jax.block_until_ready
 
 
+def kernels_used(model, clip_shape):
+    """The path of the model's first temporal layer: "fused", or "ops" and why not."""
+    import keras_stw
+
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop(0)
+        layers += getattr(layer, "layers", [])
+        if hasattr(layer, "fused_spec"):
+            frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
+            path, reason = keras_stw.kernels.kernel_path(layer, frames)
+            return "fused" if path == "fused" else f"ops ({reason})"
+    return "-"
+
+
 def keras_worker(name, args):
     import keras
 
@@ -147,6 +170,7 @@ def keras_worker(name, args):
         results.append(
             {
                 "model": name,
+                "kernels": kernels_used(model, shape),
                 "backbone": args.backbone[0],
                 "batch": batch,
                 "train_clips_s": batch / train,
@@ -200,6 +224,7 @@ def torch_peer_worker(args):
         results.append(
             {
                 "model": "torch_tsn",
+                "kernels": "-",
                 "backbone": "torchvision",
                 "batch": batch,
                 "train_clips_s": batch / train,
@@ -223,7 +248,7 @@ def check_naive_block_matches(args):
     np.testing.assert_allclose(fused, naive, atol=1e-5)
 
 
-def run_worker(worker, backbone, args):
+def run_worker(worker, backbone, args, kernels="auto"):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
     for key in ("batch_sizes",):
         argv += ["--batch-sizes", *map(str, getattr(args, key))]
@@ -233,13 +258,18 @@ def run_worker(worker, backbone, args):
         "--warmup", str(args.warmup), "--steps", str(args.steps),
     ]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    environment = {**os.environ, "KERAS_STW_FUSED_KERNELS": kernels}
+    done = subprocess.run(argv, capture_output=True, text=True, env=environment)
     if done.returncode:
         print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
         raise SystemExit(f"worker {worker} failed with exit code {done.returncode}")
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     elapsed = time.perf_counter() - started
-    print(f"# {worker} ({backbone}): {elapsed:.0f} s: {rows}", file=sys.stderr, flush=True)
+    print(
+        f"# {worker} ({backbone}, kernels {kernels}): {elapsed:.0f} s: {rows}",
+        file=sys.stderr,
+        flush=True,
+    )
     return rows
 
 
@@ -253,9 +283,9 @@ def format_table(rows, args):
         f"frames={args.num_frames} size={args.image_size} backbone={' '.join(args.backbone)} "
         f"steps={args.steps} (after {args.warmup} warm-up)",
         "",
-        "| model | backbone | batch (clips) | train clips/s | x TSN | inference clips/s "
-        "| x TSN | peak memory GiB | x TSN |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | temporal blocks | backbone | batch (clips) | train clips/s | x TSN "
+        "| inference clips/s | x TSN | peak memory GiB | x TSN |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
@@ -267,7 +297,8 @@ def format_table(rows, args):
             return f"{value / reference:.3f}" if value and reference else "-"
 
         lines.append(
-            f"| {r['model']} | {r['backbone']} | {r['batch']} | {r['train_clips_s']:.1f} | "
+            f"| {r['model']} | {r['kernels']} | {r['backbone']} | {r['batch']} | "
+            f"{r['train_clips_s']:.1f} | "
             f"{ratio(r['train_clips_s'], base and base['train_clips_s'])} | "
             f"{r['infer_clips_s']:.1f} | "
             f"{ratio(r['infer_clips_s'], base and base['infer_clips_s'])}"
@@ -291,8 +322,10 @@ def main(argv=None):
     rows = []
     for backbone in args.backbone:
         for name in args.models:
-            if name != "torch_tsn":
-                rows += run_worker(name, backbone, args)
+            # TSN and the naive baseline have no fused kernel: one run each.
+            modes = ["auto"] if name in ("tsn", "stw_naive") else args.kernels
+            for kernels in modes if name != "torch_tsn" else []:
+                rows += run_worker(name, backbone, args, kernels)
     if "torch_tsn" in args.models:
         rows += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
     table = format_table(rows, args)
