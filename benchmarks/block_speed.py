@@ -14,9 +14,11 @@ times several.
 
 import argparse
 import os
-import time
 
 import numpy as np
+
+# Beside this script, so on sys.path when it runs; JAX only, as this script is.
+from entry_speed import time_fn
 
 # height = width, channels of the residual branches' input, stages 2 to 5.
 STAGES = ["56x256", "28x512", "14x1024", "7x2048"]
@@ -39,17 +41,6 @@ def parse_args():
         help="forward and backward tiles as ELEMENTSxWARPS,ELEMENTSxWARPS, e.g. 2048x4,4096x8",
     )
     return parser.parse_args()
-
-
-def milliseconds(function, *args, steps):
-    import jax
-
-    jax.block_until_ready(function(*args))
-    start = time.perf_counter()
-    for _ in range(steps):
-        out = function(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - start) / steps * 1e3
 
 
 def compiled_block(layer, mode):
@@ -90,8 +81,8 @@ def measure(layer, mode, x, upstream, steps):
     """Forward ms, forward + backward ms, and the values (output, then every gradient)."""
     forward, grad, weights = compiled_block(layer, mode)
     times = (
-        milliseconds(forward, weights, x, steps=steps),
-        milliseconds(grad, weights, x, upstream.astype(x.dtype), steps=steps),
+        time_fn(forward, weights, x, steps=steps),
+        time_fn(grad, weights, x, upstream.astype(x.dtype), steps=steps),
     )
     return times, evaluate(forward, grad, weights, x, upstream)
 
@@ -137,7 +128,7 @@ def main():
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal(shape), args.dtype)
         upstream = jnp.asarray(rng.standard_normal(shape), "float32")
-        ms_copy = milliseconds(copy, x, steps=args.steps)
+        ms_copy = time_fn(copy, x, steps=args.steps)
         blocks = stage_blocks(keras_stw, args, shape, rng)
         reference = [measure(layer, "off", x, upstream, args.steps) for layer, _ in blocks]
         exact = [measure(layer, "off", x.astype("float32"), upstream, 1)[1] for _, layer in blocks]
