@@ -70,3 +70,7 @@ def check_number(
         interval = f"{'(' if open_low else '['}{low}, {high}{']' if closed else ')'}"
         raise ValueError(f"`{name}` must be a number in {interval}. Received: {name}={value!r}")
     return value
+
+
+# Public: the programs check their flags with these too.
+__all__ = ["check_number", "check_positive_int"]
