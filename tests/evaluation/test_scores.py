@@ -93,3 +93,16 @@ def test_a_missing_model_file_is_named(tmp_path):
 def test_scores_of_a_model_without_clip_scores_are_refused():
     with pytest.raises(ValueError, match="Received: output_shape=\\(None, 4, 8, 8, 4\\)"):
         evaluation.video_scores(frame_classifier(), ["unread.mp4"])
+
+
+@pytest.mark.parametrize(
+    "scores, labels, message",
+    [
+        (np.zeros((0, 3)), [], "Received: 0 labels"),
+        (np.eye(3), [0, 1, 3], "Received: 3 labels from 0 to 3"),
+        (np.eye(3), [-1, 1, 2], "Received: 3 labels from -1 to 2"),
+    ],
+)
+def test_metrics_of_no_video_or_an_unknown_class_are_refused(scores, labels, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.classification_metrics(scores, labels, ["a", "b", "c"])
