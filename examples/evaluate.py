@@ -22,10 +22,20 @@ import json
 import os
 import sys
 
-import keras
 import numpy as np
 
 from keras_stw import cli, evaluation
+from keras_stw.validation import check_number
+
+# The values each numeric flag allows, as `check_number`'s arguments.
+FLAG_RANGES = {
+    "batch_size": {"low": 1},
+    # The data options of `cli.add_data_arguments`.
+    "split": {"low": 1},
+    "short_side": {"low": 1},
+    "frame_interval": {"low": 1},
+    "workers": {"low": 0},
+}
 
 
 def parse_args(argv=None):
@@ -41,11 +51,17 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    for name, allowed in FLAG_RANGES.items():
+        value = getattr(args, name)
+        if value is not None:
+            check_number(f"--{name.replace('_', '-')}", value, **allowed)
     split = cli.read_split(args, "val", args.annotations)
     if split is None:
         raise SystemExit(f"error: --format {args.format} needs --annotations.")
     records, class_names = split
-    models = [keras.saving.load_model(path) for path in args.model]
+    # The loader of `python -m keras_stw predict`: a file that holds no clip model
+    # is refused in one line naming it.
+    models = [evaluation.load_clip_model(path) for path in args.model]
     for path, model in zip(args.model, models, strict=True):
         num_frames, image_size = evaluation.model_frames(model)
         if model.output_shape[-1] != len(class_names):

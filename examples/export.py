@@ -21,10 +21,11 @@ import keras
 import numpy as np
 
 import keras_stw
-from keras_stw import export
+from keras_stw import cli, evaluation, export
+from keras_stw.validation import check_positive_int
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a .keras file; default: a tiny STW model")
     parser.add_argument("--out", required=True, help="output folder")
@@ -32,10 +33,12 @@ def main():
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--tflite", action="store_true", help="also write TFLite")
     parser.add_argument("--onnx", action="store_true", help="also write ONNX")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    check_positive_int("--version", args.version)
+    check_positive_int("--top-k", args.top_k)
 
     if args.model:
-        model = keras.saving.load_model(args.model)
+        model = evaluation.load_clip_model(args.model)
     else:
         model = keras_stw.create_model(
             "stw_resnet26", num_frames=4, num_classes=5, image_shape=(32, 32, 3), base_width=4
@@ -71,9 +74,9 @@ def main():
     for name, row in export.output_parity(model, clips, **paths).items():
         print(f"{name:<12} {row['max_abs_diff']:>12.3g} {row['top1_agreement']:>12.0%}")
     print(f"\n$ saved_model_cli show --dir {saved_model_dir} --all")
-    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    subprocess.run([cli, "show", "--dir", saved_model_dir, "--all"], check=True)
+    show = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    subprocess.run([show, "show", "--dir", saved_model_dir, "--all"], check=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run_program(main))

@@ -41,6 +41,7 @@ import keras
 
 import keras_stw
 from keras_stw import cli, data, training
+from keras_stw.validation import check_number
 
 # Settings a resumed run may change; any other change is refused.
 RESUMABLE_CHANGES = (
@@ -57,7 +58,7 @@ RESUMABLE_CHANGES = (
 )
 
 
-def parse_args(argv=None):
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -106,7 +107,47 @@ def parse_args(argv=None):
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--output-dir", default="runs/train")
     group.add_argument("--verbose", type=int, default=1, help="1: progress bar.")
-    return parser.parse_args(argv)
+    return parser
+
+
+# The values each numeric flag allows, as `check_number`'s arguments; a flag of several
+# values (`--stages 2 3`) has each one checked.
+POSITIVE = {"low": 1}
+FLAG_RANGES = {
+    "epochs": POSITIVE,
+    "batch_size": POSITIVE,
+    "steps_per_epoch": POSITIVE,
+    "validation_steps": POSITIVE,
+    "save_freq": POSITIVE,
+    "num_frames": POSITIVE,
+    "image_size": POSITIVE,
+    "base_width": POSITIVE,
+    "stages": {"low": 2, "high": 5},
+    "ratios": POSITIVE,
+    "shift_div": {"low": 2},
+    "milestones": POSITIVE,
+    "learning_rate": {"low": 0, "open_low": True},
+    "momentum": {"low": 0, "high": 1, "open_high": True},
+    "weight_decay": {"low": 0},
+    "clipnorm": {"low": 0, "open_low": True},
+    "dropout": {"low": 0, "high": 1, "open_high": True},
+    "seed": {"low": 0, "high": 2**32 - 1},  # NumPy's seeds
+    "verbose": {"low": 0, "high": 2},
+    # The data options of `cli.add_data_arguments`.
+    "split": POSITIVE,
+    "short_side": POSITIVE,
+    "frame_interval": POSITIVE,
+    "workers": {"low": 0},
+}
+
+
+def check_flags(args) -> None:
+    """Refuses, by flag name, any value no run can mean, before anything is read."""
+    for name, allowed in FLAG_RANGES.items():
+        values = getattr(args, name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None:
+                check_number(f"--{name.replace('_', '-')}", value, **allowed)
 
 
 def build_model(args, recipe, num_classes, steps_per_epoch) -> keras.Model:
@@ -147,7 +188,8 @@ def tensorboard_available() -> bool:
 
 
 def main(argv=None) -> keras.Model:
-    args = parse_args(argv)
+    args = make_parser().parse_args(argv)
+    check_flags(args)
     recipe = training.PRESETS[args.preset].replace(
         learning_rate=args.learning_rate,
         milestones=tuple(args.milestones) if args.milestones else None,

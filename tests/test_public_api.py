@@ -2,10 +2,11 @@
 
 Public means exported: a name in the `__all__` of `keras_stw` or of a subpackage that
 `keras_stw.__all__` lists (`layers`, `models`, `convert`) or that the README documents (`data`,
-`evaluation`, `training`, `export`, and `cli`, the programs' shared command-line
-options). A program fails this test when it imports or reads
-anything else of `keras_stw`, touches a private attribute (`x._name`) of anything, or
-edits `sys.path` or `sys.modules` to reach code. If a program needs a private thing,
+`evaluation`, `training`, `export`, `cli`, the programs' shared command-line
+options, and `validation`, the argument checks they refuse bad flag values with). A
+program fails this test when it imports or reads anything else of `keras_stw`, touches
+a private attribute (`x._name`) of anything, or edits `sys.path` or `sys.modules` to
+reach code. If a program needs a private thing,
 the package is missing a public one.
 """
 
@@ -32,6 +33,7 @@ PUBLIC_SUBPACKAGES = (
     "layers",
     "models",
     "training",
+    "validation",
 )
 
 

@@ -17,6 +17,9 @@ def classification_metrics(scores, labels, class_names: list[str]) -> dict:
         `confusion` (int array `(num_classes, num_classes)`, rows true, columns
         predicted).
 
+    Raises:
+        ValueError: shapes that do not match, no video, or a label out of range.
+
     Example:
     >>> classification_metrics(np.eye(3), [0, 1, 1], ["a", "b", "c"])["top1"]
     0.6666666666666666
@@ -28,6 +31,12 @@ def classification_metrics(scores, labels, class_names: list[str]) -> dict:
             "`scores` must be (N, num_classes) with N labels and one name per class. "
             f"Received: scores {scores.shape}, {len(labels)} labels, "
             f"{len(class_names)} class names"
+        )
+    if not len(labels) or labels.min() < 0 or labels.max() >= len(class_names):
+        raise ValueError(
+            f"`labels` must be at least one class index in [0, {len(class_names)}). "
+            f"Received: {len(labels)} labels"
+            + (f" from {labels.min()} to {labels.max()}" if len(labels) else "")
         )
     k = min(5, scores.shape[1])
     top_k = np.argsort(-scores, axis=1)[:, :k]

@@ -1,6 +1,8 @@
 """Video scores under a test protocol, averaged over views and over an ensemble of models."""
 
 import dataclasses
+import os
+import zipfile
 
 import keras
 import numpy as np
@@ -39,6 +41,57 @@ def model_frames(model: keras.Model) -> tuple[int, int]:
             f"Received: input_shape={shape}"
         )
     return shape[1], shape[2]
+
+
+def load_clip_model(path: str) -> keras.Model:
+    """Loads a `.keras` clip classifier; a file that holds none raises one error naming it.
+
+    Whatever fails when loading (an empty, truncated or foreign file, a class that no
+    imported package registers, a model that takes no clips or gives no class scores)
+    is the file's fault: the error names the file and says why in one line, where
+    Keras's own error may name no file, say "File not found" for a file that is
+    there, or quote the whole model config.
+
+    Args:
+        path: str. A `.keras` file.
+
+    Returns:
+        The `keras.Model`, its input `(batch, T, H, W, 3)` and output
+        `(batch, num_classes)`.
+
+    Raises:
+        FileNotFoundError: nothing is at `path`.
+        ValueError: the file holds no loadable clip classifier.
+
+    Example:
+    >>> model = load_clip_model("runs/stw8/model.keras")
+    >>> model_frames(model)
+    (8, 224)
+    """
+    path = str(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model file.")
+    try:
+        # Keras reports a file that is no zip archive as "File not found".
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a .keras file (empty or truncated?)")
+        model = keras.saving.load_model(path)
+        model_frames(model)
+        _check_classifier(model)
+    except Exception as error:  # Whatever fails here, the file is to blame.
+        from keras_stw.cli import one_line  # Imported here: `cli` imports this package.
+
+        raise ValueError(f"{path}: cannot load a clip model: {one_line(error)}") from error
+    return model
+
+
+def _check_classifier(model):
+    shape = model.output_shape
+    if not (isinstance(shape, tuple) and len(shape) == 2):
+        raise ValueError(
+            "Expected a classifier with output (batch, num_classes), one score per class "
+            f"for a whole clip. Received: output_shape={shape}"
+        )
 
 
 def video_scores(
@@ -81,6 +134,8 @@ def video_scores(
         float32 array `(num_videos, num_classes)`.
 
     Raises:
+        ValueError: a model gives no `(batch, num_classes)` scores, or the models
+            differ in classes.
         keras_stw.data.DecodeError: a video cannot be read (`on_error="raise"`).
 
     Example:
@@ -91,6 +146,8 @@ def video_scores(
     if protocol not in PROTOCOLS:
         raise ValueError(f"`protocol` must be one of {list(PROTOCOLS)}. Received: {protocol!r}")
     models = [models] if isinstance(models, keras.Model) else list(models)
+    for model in models:
+        _check_classifier(model)
     num_classes = {m.output_shape[-1] for m in models}
     if len(num_classes) != 1:
         raise ValueError(f"The ensemble's models differ in classes: {sorted(num_classes)}")

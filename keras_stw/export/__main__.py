@@ -6,12 +6,15 @@ JAX or PyTorch): it loads the `.keras` file, whatever backend trained it, and wr
 """
 
 import argparse
-import pathlib
+import sys
 
 import keras
 
-import keras_stw  # noqa: F401  (registers the custom layers for loading)
+from keras_stw.cli import run_program
+from keras_stw.data import read_label_map
+from keras_stw.evaluation import load_clip_model
 from keras_stw.export.saved_model import export_saved_model
+from keras_stw.validation import check_positive_int
 
 
 def main(argv=None):
@@ -28,11 +31,11 @@ def main(argv=None):
             "run with KERAS_BACKEND=tensorflow; the SavedModel is a TensorFlow graph. "
             f"Received backend: {keras.backend.backend()}"
         )
-    class_names = None
-    if args.class_names:
-        class_names = pathlib.Path(args.class_names).read_text().splitlines()
+    check_positive_int("--version", args.version)
+    check_positive_int("--top-k", args.top_k)
+    class_names = read_label_map(args.class_names) if args.class_names else None
     path = export_saved_model(
-        keras.saving.load_model(args.model),
+        load_clip_model(args.model),
         args.export_dir,
         version=args.version,
         top_k=args.top_k,
@@ -43,4 +46,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_program(main))

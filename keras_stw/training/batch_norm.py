@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_stw.validation import check_positive_int
+
 
 def recalibrate_batch_norm(model: keras.Model, inputs, batch_size: int = 16) -> int:
     """Re-estimates every `BatchNormalization` layer's moving statistics from `inputs`.
@@ -29,6 +31,9 @@ def recalibrate_batch_norm(model: keras.Model, inputs, batch_size: int = 16) -> 
     >>> recalibrate_batch_norm(model, np.ones((32, 4)), batch_size=8)
     1
     """
+    check_positive_int("batch_size", batch_size)
+    if not len(inputs):
+        raise ValueError("`inputs` must hold at least one example. Received: 0 examples")
     layers = [layer for layer in _walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
     try:

@@ -10,6 +10,7 @@ from keras_stw.validation import check_positive_int
 
 # The run's state, a file of its own inside the `.keras` zip, beside Keras's.
 STATE_FILE = "keras_stw_training_state.json"
+_STATE_KEYS = {"epoch", "step", "steps_per_epoch", "config", "seed_states", "torch_generators"}
 
 
 class TrainingCheckpoint(keras.callbacks.Callback):
@@ -53,6 +54,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         config: dict | None = None,
     ):
         super().__init__()
+        check_positive_int("steps_per_epoch", steps_per_epoch)
         if save_freq is not None:
             check_positive_int("save_freq", save_freq)
         self.directory = directory
@@ -70,7 +72,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         """Loads the saved model, compiled with its optimizer state, or `None`.
 
         Raises:
-            ValueError: the saved run used other `steps_per_epoch` or `config`.
+            ValueError: the saved run used other `steps_per_epoch` or `config`, or
+                the backup is damaged (see `saved_state`).
         """
         state = self.saved_state()
         if state is None:
@@ -81,9 +84,13 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                 f"resuming needs the same. Received: steps_per_epoch={self.steps_per_epoch}"
             )
         _check_same_settings(self.directory, state["config"], self.config)
-        model = keras.saving.load_model(self.path)
-        for variable, value in zip(_seed_states(model), state["seed_states"], strict=True):
-            variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
+        try:
+            model = keras.saving.load_model(self.path)
+            for variable, value in zip(_seed_states(model), state["seed_states"], strict=True):
+                variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
+        except Exception as error:  # Its settings matched this run's: the file is to blame.
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise self._damaged(f"a run backup whose model cannot be loaded ({reason})") from error
         self._torch_generators = state["torch_generators"]
         return model
 
@@ -99,14 +106,35 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             A dict: `epoch` and `step` (the position), `steps_per_epoch`, `config`,
             `seed_states` and `torch_generators`.
 
+        Raises:
+            ValueError: `backup.keras` is damaged: empty, truncated, or a `.keras`
+                file that is no run backup. The message names the file.
+
         Example:
         >>> TrainingCheckpoint("runs/x/backup", steps_per_epoch=100).saved_state()["step"]
         40
         """
         if not os.path.exists(self.path):
             return None
-        with zipfile.ZipFile(self.path) as archive:
-            return json.loads(archive.read(STATE_FILE))
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                state = json.loads(archive.read(STATE_FILE))
+        except (zipfile.BadZipFile, EOFError, IsADirectoryError) as error:
+            raise self._damaged("not a .keras file (empty or truncated?)") from error
+        except KeyError as error:
+            raise self._damaged(f"a .keras file but no run backup (no {STATE_FILE})") from error
+        except ValueError as error:  # Not JSON, or not UTF-8.
+            raise self._damaged(f"a run backup whose {STATE_FILE} is damaged") from error
+        if not isinstance(state, dict) or not _STATE_KEYS <= set(state):
+            raise self._damaged(f"a run backup whose {STATE_FILE} is incomplete")
+        return state
+
+    def _damaged(self, what: str) -> ValueError:
+        # Never silently started over: the interrupted run's steps would be lost.
+        return ValueError(
+            f"{self.path} is {what}; the run cannot resume from it. Delete it to train "
+            "from the start, or train into another directory."
+        )
 
     def saved_position(self) -> tuple[int, int] | None:
         """`(epoch, step)` of the last save, or `None`.

@@ -5,6 +5,7 @@ from collections.abc import Callable
 import keras
 
 from keras_stw.training.checkpoint import TrainingCheckpoint
+from keras_stw.validation import check_positive_int
 
 
 def fit_resumable(
@@ -58,11 +59,19 @@ def fit_resumable(
     Returns:
         The trained `keras.Model`.
 
+    Raises:
+        ValueError: `epochs`, `steps_per_epoch`, `save_freq` or `validation_steps` is
+            not a positive integer; `directory` holds a run saved with other settings,
+            or a damaged backup (named; never silently started over).
+
     Example:
     >>> model = fit_resumable(compiled_model, lambda step: video_dataset(
     ...     train, training=True, repeat=True, seed=0, initial_step=step),
     ...     directory="runs/a", epochs=50, steps_per_epoch=1000, save_freq=200)
     """
+    check_positive_int("epochs", epochs)
+    if validation_steps is not None:
+        check_positive_int("validation_steps", validation_steps)
     checkpoint = TrainingCheckpoint(directory, steps_per_epoch, save_freq, config)
     model = checkpoint.restore()
     if model is None:

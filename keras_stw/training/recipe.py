@@ -5,11 +5,12 @@ import dataclasses
 import keras
 
 from keras_stw.training.schedule import step_decay
+from keras_stw.validation import check_number, check_positive_int
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Hyperparameters of a training run.
+    """Hyperparameters of a training run; a value no run can mean raises `ValueError`.
 
     Args:
         learning_rate: float. Initial learning rate.
@@ -29,6 +30,18 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     clipnorm: float | None = 20.0
+
+    def __post_init__(self):
+        # Refused here, not after a run has trained on them.
+        check_number("learning_rate", self.learning_rate, 0, open_low=True)
+        for milestone in self.milestones:
+            check_positive_int("milestones", milestone)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_number("momentum", self.momentum, 0, 1, open_high=True)
+        check_number("weight_decay", self.weight_decay, 0)
+        if self.clipnorm is not None:
+            check_number("clipnorm", self.clipnorm, 0, open_low=True)
 
     def replace(self, **changes) -> "Recipe":
         """Returns a copy with `changes`; `None` values keep the current field."""

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_stw.validation import check_number
+
 
 def step_decay(
     learning_rate: float,
@@ -31,6 +33,8 @@ def step_decay(
     >>> round(float(schedule(3000)), 6)
     0.001
     """
+    check_number("learning_rate", learning_rate, 0, open_low=True)
+    check_number("factor", factor, 0, open_low=True)
     milestones = sorted(int(m) for m in milestones)
     if steps_per_epoch < 1 or any(m < 1 for m in milestones):
         raise ValueError(

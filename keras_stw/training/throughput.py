@@ -5,6 +5,8 @@ import time
 
 import keras
 
+from keras_stw.validation import check_positive_int
+
 
 class ClipsPerSecond(keras.callbacks.Callback):
     """Adds `clips_per_second` to the logs of every epoch.
@@ -32,6 +34,8 @@ class ClipsPerSecond(keras.callbacks.Callback):
 
     def __init__(self, batch_size: int, warmup_steps: int = 2):
         super().__init__()
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("warmup_steps", warmup_steps, minimum=0)
         self.batch_size = batch_size
         self.warmup_steps = warmup_steps
         self._lock = threading.Lock()

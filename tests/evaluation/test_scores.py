@@ -47,3 +47,62 @@ def test_a_skipped_video_has_empty_scores_and_predict_checks_top_k(saved_models,
     assert [name for name, _ in top] == [names[i] for i in np.argsort(-scores[0])[:2]]
     with pytest.raises(ValueError, match="top_k=0"):
         evaluation.predict_video(model, paths[0], names, top_k=0)
+
+
+def frame_classifier():
+    """Takes clips, but gives scores per frame and pixel: no clip classifier."""
+    return keras.Sequential([keras.Input((4, 8, 8, 3)), keras.layers.Dense(4)])
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        pytest.param(lambda path: path.write_bytes(b""), "not a .keras file", id="empty"),
+        pytest.param(
+            lambda path: path.write_bytes(b"PK\x03\x04" + b"\0" * 100),
+            "not a .keras file",
+            id="truncated",
+        ),
+        pytest.param(
+            lambda path: keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]).save(path),
+            "Expected a clip model with input (batch, T, H, W, 3)",
+            id="no-clip-input",
+        ),
+        pytest.param(
+            lambda path: frame_classifier().save(path),
+            "Expected a classifier with output (batch, num_classes)",
+            id="per-frame-output",
+        ),
+    ],
+)
+def test_a_file_holding_no_clip_classifier_is_refused_naming_it(tmp_path, write, message):
+    path = tmp_path / "model.keras"
+    write(path)
+    with pytest.raises(ValueError) as raised:
+        evaluation.load_clip_model(str(path))
+    error = str(raised.value)
+    assert error.startswith(f"{path}: cannot load a clip model: ") and message in error, error
+    assert "\n" not in error
+
+
+def test_a_missing_model_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="none.keras: no such model file"):
+        evaluation.load_clip_model(str(tmp_path / "none.keras"))
+
+
+def test_scores_of_a_model_without_clip_scores_are_refused():
+    with pytest.raises(ValueError, match="Received: output_shape=\\(None, 4, 8, 8, 4\\)"):
+        evaluation.video_scores(frame_classifier(), ["unread.mp4"])
+
+
+@pytest.mark.parametrize(
+    "scores, labels, message",
+    [
+        (np.zeros((0, 3)), [], "Received: 0 labels"),
+        (np.eye(3), [0, 1, 3], "Received: 3 labels from 0 to 3"),
+        (np.eye(3), [-1, 1, 2], "Received: 3 labels from -1 to 2"),
+    ],
+)
+def test_metrics_of_no_video_or_an_unknown_class_are_refused(scores, labels, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.classification_metrics(scores, labels, ["a", "b", "c"])

@@ -1,5 +1,6 @@
 """What the program tests share: a tiny synthetic dataset and a Python without TensorFlow."""
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -46,3 +47,11 @@ def run(command_and_environment):
     result = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def load_program(name):
+    """The module of `examples/<name>.py`, to call its functions in this process."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

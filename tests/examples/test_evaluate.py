@@ -1,8 +1,10 @@
 """`examples/evaluate.py`: the protocols, an ensemble, every format, bad input first."""
 
 import json
+import pathlib
 import subprocess
 
+import keras
 import numpy as np
 import pytest
 
@@ -57,3 +59,53 @@ def test_skip_leaves_unreadable_videos_out(synthetic, saved_models, program, tmp
     )
     report = json.loads((output / "metrics.json").read_text())
     assert report["videos"] == 4 and report["skipped_videos"][0].endswith("missing.mp4")
+
+
+def damaged_model(kind, path, model):
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "truncated":
+        path.write_bytes(pathlib.Path(model).read_bytes()[:5000])
+    else:
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]).save(path)
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("empty", "not a .keras file"),
+        ("truncated", "not a .keras file"),
+        ("no clip model", "Expected a clip model"),
+    ],
+)
+def test_a_damaged_or_foreign_model_is_refused_in_one_line_naming_it(
+    synthetic, saved_models, program, tmp_path, kind, message
+):
+    """The loader of `python -m keras_stw predict`, not Keras's "File not found"."""
+    path = tmp_path / "model.keras"
+    damaged_model(kind, path, saved_models[0])
+    output = tmp_path / "out"
+    command, environment = program(
+        "evaluate.py",
+        *("--model", saved_models[0], path, "--annotations", synthetic.val_list),
+        *("--root", synthetic.directory, "--labels", synthetic.label_map),
+        *("--output-dir", output),
+    )
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {path}: cannot load a clip model: {message}"), last
+    assert "Traceback" not in result.stderr and not output.exists()
+
+
+def test_a_batch_size_no_run_can_mean_is_refused_by_flag_name(synthetic, program, tmp_path):
+    command, environment = program(
+        "evaluate.py",
+        *("--model", tmp_path / "unread.keras", "--annotations", synthetic.val_list),
+        *("--batch-size", "0", "--output-dir", tmp_path / "out"),
+    )
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: `--batch-size` must be a number in [1, inf). Received: --batch-size=0"
+    assert not (tmp_path / "out").exists()

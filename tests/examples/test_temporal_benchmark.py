@@ -1,20 +1,12 @@
 """`examples/temporal_benchmark.py` at a tiny size: shards, combining, table, JSON, chart."""
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.conftest import REPO
+from tests.examples.conftest import load_program
 
 pytestmark = pytest.mark.slow
-
-
-def load_program(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_temporal_benchmark_tiny_in_two_shards(tmp_path):

@@ -4,6 +4,8 @@ Under JAX and PyTorch the program runs where `import tensorflow` fails (see
 `conftest.program`), on the Grain engine; under TensorFlow, on tf.data.
 """
 
+import pathlib
+import shutil
 import subprocess
 import time
 
@@ -11,8 +13,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_stw import training
-from tests.examples.conftest import TINY_MODEL, run
+from keras_stw import cli, training
+from tests.examples.conftest import TINY_MODEL, load_program, run
 
 pytestmark = pytest.mark.slow
 
@@ -98,3 +100,95 @@ def test_a_bad_video_ends_the_run_with_one_line_naming_file_and_line(synthetic, 
     assert "train.txt:2" in last
     if keras.backend.backend() != "tensorflow":  # TensorFlow logs the error on its own.
         assert "Traceback" not in result.stderr
+
+
+# A value no run can mean, for every numeric flag.
+BAD_VALUES = {
+    "--epochs": ["0"],
+    "--batch-size": ["0"],
+    "--steps-per-epoch": ["0"],
+    "--validation-steps": ["-1"],
+    "--save-freq": ["0"],
+    "--num-frames": ["0"],
+    "--image-size": ["0"],
+    "--base-width": ["-8"],
+    "--stages": ["2", "6"],
+    "--ratios": ["4", "0", "4"],
+    "--shift-div": ["1"],
+    "--milestones": ["30", "0"],
+    "--learning-rate": ["nan"],
+    "--momentum": ["1"],
+    "--weight-decay": ["-0.0001"],
+    "--clipnorm": ["0"],
+    "--dropout": ["1"],
+    "--seed": ["-1"],
+    "--verbose": ["3"],
+    "--split": ["0"],
+    "--short-side": ["0"],
+    "--frame-interval": ["0"],
+    "--workers": ["-1"],
+}
+
+
+def test_every_numeric_flag_is_checked():
+    numeric = {
+        action.option_strings[0]
+        for action in load_program("train").make_parser()._actions
+        if action.type in (int, float)
+    }
+    assert numeric == set(BAD_VALUES)
+
+
+@pytest.mark.parametrize("flag", BAD_VALUES)
+def test_a_value_no_run_can_mean_is_refused_by_flag_name(flag, tmp_path, capsys):
+    train = load_program("train")
+    output = tmp_path / "run"
+    argv = [flag, *BAD_VALUES[flag], "--output-dir", str(output)]
+    assert cli.run_program(train.main, argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: `{flag}` must be a number in ") and error.count("\n") == 1
+    assert f"Received: {flag}=" in error
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--epochs", "0"), ("--steps-per-epoch", "0"), ("--learning-rate", "-0.01")],
+)
+def test_the_program_refuses_a_value_with_one_line(synthetic, program, tmp_path, flag, value):
+    """The values that once trained (an untrained model, a silent full pass, ascent)."""
+    output = tmp_path / "run"
+    command, environment = program("train.py", *train_args(synthetic, output, flag, value))
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: `{flag}` must be")
+    assert "Traceback" not in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    "damage, what",
+    [
+        (lambda path, model: path.write_bytes(b""), "not a .keras file"),
+        (lambda path, model: path.write_bytes(pathlib.Path(model).read_bytes()[:5000]), "not a"),
+        (lambda path, model: shutil.copy(model, path), "a .keras file but no run backup"),
+    ],
+    ids=["empty", "truncated", "a model"],
+)
+def test_a_damaged_backup_ends_the_run_with_one_line_naming_it(
+    synthetic, saved_models, program, tmp_path, damage, what
+):
+    output = tmp_path / "run"
+    backup = output / "backup" / "backup.keras"
+    backup.parent.mkdir(parents=True)
+    damage(backup, saved_models[0])
+    damaged = backup.read_bytes()
+    command, environment = program("train.py", *train_args(synthetic, output))
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {backup} is {what}") and "Delete it" in last, last
+    assert "Traceback" not in result.stderr
+    # Neither trained from the start nor a result: the backup as it was, no model.
+    assert backup.read_bytes() == damaged
+    assert not (output / "model.keras").exists() and not (output / "log.csv").exists()

@@ -1,5 +1,8 @@
 """The paper's recipe: presets and the step learning-rate schedule."""
 
+import numpy as np
+import pytest
+
 from keras_stw import training
 from tests.test_case import TestCase
 
@@ -20,3 +23,39 @@ class RecipeTest(TestCase):
         optimizer = paper.replace(learning_rate=0.1, epochs=None).optimizer(steps_per_epoch=2)
         self.assertEqual((optimizer.momentum, optimizer.weight_decay), (0.9, 5e-4))
         self.assertAllClose(float(optimizer.learning_rate), 0.1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"learning_rate": -0.01},
+        {"learning_rate": float("nan")},
+        {"milestones": (0, 10)},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"momentum": 1.0},
+        {"weight_decay": -1e-4},
+        {"clipnorm": 0.0},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_a_recipe_no_run_can_mean_is_refused_by_name(change):
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=f"`{name}` must be .*Received: {name}="):
+        training.PRESETS["paper"].replace(**change)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: training.step_decay(-0.1, (3,), steps_per_epoch=10), "learning_rate"),
+        (lambda: training.step_decay(0.1, (3,), steps_per_epoch=10, factor=0), "factor"),
+        (lambda: training.ClipsPerSecond(0), "batch_size"),
+        (lambda: training.ClipsPerSecond(8, warmup_steps=-1), "warmup_steps"),
+        (lambda: training.recalibrate_batch_norm(None, np.ones((4, 2)), 0), "batch_size"),
+    ],
+    ids=["step_decay-lr", "step_decay-factor", "rate-batch", "rate-warmup", "recalibrate"],
+)
+def test_training_parts_refuse_values_by_name(call, name):
+    with pytest.raises(ValueError, match=f"`{name}` must be"):
+        call()
