@@ -116,6 +116,11 @@ class VideoResNet(keras.Model):
         **kwargs,
     ):
         block_options = dict(block_options or {})
+        if not isinstance(image_shape, (tuple, list)):
+            raise ValueError(
+                "`image_shape` must be the frame shape, a tuple (height, width, channels). "
+                f"Received: image_shape={image_shape!r}"
+            )
         image_shape = tuple(image_shape)
         _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs)
         _validate_normalization(normalization)

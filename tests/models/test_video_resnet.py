@@ -109,6 +109,7 @@ class VideoResNetTest(TestCase):
         ("block_kwarg", {"shift_div": 4}, "shift_div"),
         ("num_classes", {"num_classes": 0}, "num_classes"),
         ("image_shape", {"image_shape": (4, 32, 32, 3)}, "image_shape"),
+        ("int_shape", {"image_shape": 224}, r"a tuple \(height, width, channels\)"),
         ("zero_frame", {"image_shape": (0, 0, 3)}, r"at least 32 .*image_shape=\(0, 0, 3\)"),
         ("negative", {"image_shape": (-32, 32, 3)}, r"at least 32 .*image_shape=\(-32, 32, 3\)"),
         ("small_frame", {"image_shape": (8, 8, 3)}, r"at least 32 .*image_shape=\(8, 8, 3\)"),
