@@ -10,6 +10,7 @@ import gc
 import os
 import re
 import sys
+import zipfile
 
 from keras_stw.convert import convert_checkpoint
 from keras_stw.data import (
@@ -245,6 +246,11 @@ def _predict(args):
     from keras_stw import evaluation
 
     class_names = read_label_map(args.labels)
+    # Keras calls an empty or truncated `.keras` file "not found".
+    if args.model.endswith(".keras") and not zipfile.is_zipfile(args.model):
+        raise ValueError(
+            f"{args.model}: not a .keras file, which is a zip archive (empty or truncated?)."
+        )
     try:
         model = keras.saving.load_model(args.model)
     except Exception as error:  # Whatever fails here, the file is to blame.

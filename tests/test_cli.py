@@ -63,6 +63,14 @@ def per_frame_model(tmp_path):
     return str(path)
 
 
+def damaged(path, tmp_path, name, fraction):
+    """The first `fraction` of the model file, as an interrupted copy leaves it."""
+    content = open(path, "rb").read()
+    out = tmp_path / name
+    out.write_bytes(content[: int(len(content) * fraction)])
+    return str(out)
+
+
 def latin1_labels(tmp_path):
     path = tmp_path / "latin1.txt"
     path.write_bytes("é\nà\nç\nü\n".encode("latin-1"))
@@ -121,6 +129,12 @@ def test_every_bad_input_gives_one_line_and_status_1(
         ],
         "latin1.txt: not UTF-8 text (byte 0: invalid continuation byte)": [
             *(video, *model, "--labels", latin1_labels(tmp_path)),
+        ],
+        "empty.keras: not a .keras file, which is a zip archive (empty or truncated?)": [
+            *(video, "--model", damaged(saved_models[1], tmp_path, "empty.keras", 0), *labels),
+        ],
+        "half.keras: not a .keras file, which is a zip archive (empty or truncated?)": [
+            *(video, "--model", damaged(saved_models[1], tmp_path, "half.keras", 0.5), *labels),
         ],
         "--num-frames must be at least 1. Received: --num-frames 0": [
             *(video, *model, *labels, "--num-frames", "0"),
