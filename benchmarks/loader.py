@@ -32,7 +32,9 @@ import numpy as np
 
 from keras_stw import data
 
-DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "testdata", "real")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The test media in the repository (KERAS_STW_TESTDATA, as for the tests, points elsewhere).
+DEMO = os.environ.get("KERAS_STW_TESTDATA", os.path.join(REPO, "tests", "testdata", "real"))
 
 
 def make_media(directory, demo, copies):

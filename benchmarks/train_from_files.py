@@ -36,7 +36,11 @@ import numpy as np
 from keras_stw import data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO = os.path.join(REPO, "..", "shared", "testdata", "real", "demo.mp4")
+# The test media in the repository (KERAS_STW_TESTDATA, as for the tests, points elsewhere).
+DEMO = os.path.join(
+    os.environ.get("KERAS_STW_TESTDATA", os.path.join(REPO, "tests", "testdata", "real")),
+    "demo.mp4",
+)
 NUM_CLASSES = 8
 
 

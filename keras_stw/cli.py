@@ -10,6 +10,7 @@ import gc
 import os
 import re
 import sys
+import zipfile
 
 from keras_stw.convert import convert_checkpoint
 from keras_stw.data import (
@@ -26,6 +27,7 @@ from keras_stw.data import (
     read_label_map,
 )
 from keras_stw.evaluation.views import PROTOCOLS
+from keras_stw.models.video_resnet import MIN_IMAGE_SIZE
 
 __all__ = ["add_data_arguments", "clip_spec", "main", "one_line", "read_split", "run_program"]
 
@@ -224,9 +226,14 @@ def clip_spec(args: argparse.Namespace, **fields) -> ClipSpec:
     )
 
 
+def _check_flag(flag, value, minimum, why=""):
+    if value is not None and value < minimum:
+        raise ValueError(f"{flag} must be at least {minimum}{why}. Received: {flag} {value}")
+
+
 def _predict(args):
-    if args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1. Received: --top-k {args.top_k}")
+    _check_flag("--top-k", args.top_k, 1)
+    _check_flag("--num-frames", args.num_frames, 1)
     for what, path in (("model", args.model), ("label map", args.labels)):
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no such {what} file.")
@@ -239,11 +246,19 @@ def _predict(args):
     from keras_stw import evaluation
 
     class_names = read_label_map(args.labels)
+    # Keras calls an empty or truncated `.keras` file "not found".
+    if args.model.endswith(".keras") and not zipfile.is_zipfile(args.model):
+        raise ValueError(
+            f"{args.model}: not a .keras file, which is a zip archive (empty or truncated?)."
+        )
     try:
         model = keras.saving.load_model(args.model)
-        num_frames, _ = evaluation.model_frames(model)
     except Exception as error:  # Whatever fails here, the file is to blame.
         raise ValueError(f"{args.model}: cannot load a clip model: {one_line(error)}") from error
+    try:
+        num_frames, _ = evaluation.model_frames(model)
+    except ValueError as error:
+        raise ValueError(f"{args.model}: not a clip model: {error}") from None
     if args.num_frames is not None and args.num_frames != num_frames:
         raise ValueError(
             f"{args.model} takes clips of {num_frames} frames. Received: "
@@ -257,6 +272,9 @@ def _predict(args):
 
 
 def _convert(args):
+    _check_flag("--image-size", args.image_size, MIN_IMAGE_SIZE, " (the ResNet downsamples 32x)")
+    _check_flag("--num-frames", args.num_frames, 1)
+    _check_flag("--num-classes", args.num_classes, 1)
     if not args.out.endswith(".keras"):
         raise ValueError(f"--out must name a .keras file. Received: --out {args.out}")
     if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):

@@ -1,4 +1,4 @@
-"""Test-wide fixtures: the real media of `../shared/testdata/real/`, small data and models."""
+"""Test-wide fixtures: the real media of `tests/testdata/real/`, small data and models."""
 
 import os
 import pathlib
@@ -10,8 +10,9 @@ import keras_stw
 from keras_stw import data
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# In the repository, so that a clone tests on its own; KERAS_STW_TESTDATA points elsewhere.
 REAL_MEDIA = pathlib.Path(
-    os.environ.get("KERAS_STW_TESTDATA", REPO.parent / "shared" / "testdata" / "real")
+    os.environ.get("KERAS_STW_TESTDATA", REPO / "tests" / "testdata" / "real")
 )
 
 

@@ -53,6 +53,53 @@ def not_a_clip_model(tmp_path):
     return str(path)
 
 
+def per_frame_model(tmp_path):
+    """A model of 8-frame clips that outputs scores per frame, not per clip."""
+    clips = keras.Input((8, 32, 32, 3))
+    frames = keras.layers.Reshape((8, 32 * 32 * 3))(clips)
+    scores = keras.layers.Dense(4, activation="softmax")(frames)
+    path = tmp_path / "frames.keras"
+    keras.Model(clips, scores).save(path)
+    return str(path)
+
+
+def damaged(path, tmp_path, name, fraction):
+    """The first `fraction` of the model file, as an interrupted copy leaves it."""
+    content = open(path, "rb").read()
+    out = tmp_path / name
+    out.write_bytes(content[: int(len(content) * fraction)])
+    return str(out)
+
+
+def latin1_labels(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("é\nà\nç\nü\n".encode("latin-1"))
+    return str(path)
+
+
+def write_utf16_labels(tmp_path, names):
+    """The label map as Windows Notepad saves "Unicode": UTF-16 with a byte-order mark."""
+    path = tmp_path / "labels_utf16.txt"
+    path.write_bytes("\r\n".join(names).encode("utf-16"))
+    return str(path)
+
+
+def test_a_utf16_label_map_reads_as_its_utf8_twin(saved_models, synthetic, real_media, tmp_path):
+    argv = ["predict", str(real_media / "demo.mp4"), "--model", saved_models[0], "--labels"]
+    utf16 = write_utf16_labels(tmp_path, synthetic.class_names)
+    results = [
+        subprocess.run(
+            [sys.executable, "-m", "keras_stw", *argv, labels],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        for labels in (synthetic.label_map, utf16)
+    ]
+    assert [r.returncode for r in results] == [0, 0], results[1].stderr
+    assert results[1].stdout == results[0].stdout and len(results[0].stdout.splitlines()) == 4
+
+
 def test_every_bad_input_gives_one_line_and_status_1(
     saved_models, synthetic, real_media, tmp_path, capsys
 ):
@@ -73,8 +120,24 @@ def test_every_bad_input_gives_one_line_and_status_1(
         "Received: --top-k -1": [video, *model, *labels, "--top-k", "-1"],
         "unknown class 'NoSuchModel'": [video, "--model", tampered(saved_models[1], tmp_path)]
         + labels,
-        "dense.keras: cannot load a clip model": [
+        "dense.keras: not a clip model: Expected a clip model with input": [
             *(video, "--model", not_a_clip_model(tmp_path), *labels),
+        ],
+        "frames.keras: not a clip model: Expected a clip classifier, one output of shape "
+        "(batch, num_classes) (not per frame). Received: model 'functional": [
+            *(video, "--model", per_frame_model(tmp_path), *labels),
+        ],
+        "latin1.txt: not UTF-8 text (byte 0: invalid continuation byte)": [
+            *(video, *model, "--labels", latin1_labels(tmp_path)),
+        ],
+        "empty.keras: not a .keras file, which is a zip archive (empty or truncated?)": [
+            *(video, "--model", damaged(saved_models[1], tmp_path, "empty.keras", 0), *labels),
+        ],
+        "half.keras: not a .keras file, which is a zip archive (empty or truncated?)": [
+            *(video, "--model", damaged(saved_models[1], tmp_path, "half.keras", 0.5), *labels),
+        ],
+        "--num-frames must be at least 1. Received: --num-frames 0": [
+            *(video, *model, *labels, "--num-frames", "0"),
         ],
     }
     for message, argv in cases.items():

@@ -7,8 +7,10 @@ the annotation line. Malformed lines raise `AnnotationError` naming file and lin
 with `on_error="skip"`, are skipped and counted in one logged warning.
 """
 
+import codecs
 import csv
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -219,8 +221,7 @@ def read_kinetics_csv(
     Example:
     >>> records, names = read_kinetics_csv("train.csv", "k400/train")
     """
-    with _open(csv_file) as file:
-        rows = list(csv.DictReader(file))
+    rows = list(csv.DictReader(io.StringIO(_read_text(csv_file), newline="")))
     if not rows:
         raise AnnotationError(f"{csv_file}: the annotation file has no rows.")
     missing = {"youtube_id", "time_start", "time_end"} - set(rows[0])
@@ -413,22 +414,40 @@ def _check_names(names, path):
         raise AnnotationError(f"{path}: the label list names a class twice.")
 
 
-def _open(path):
-    # "utf-8-sig" drops the byte-order mark that Windows tools write first.
+def _read_text(path):
+    """The file's text: UTF-8, or UTF-16 / UTF-8 with the byte-order mark Windows writes."""
     try:
-        return open(path, encoding="utf-8-sig", newline="")
+        with open(path, "rb") as file:
+            raw = file.read()
     except OSError as error:
         raise AnnotationError(f"{path}: cannot open the annotation file ({error}).") from None
+    # Windows Notepad's "Unicode" is UTF-16 with a byte-order mark; "utf-16" reads either
+    # byte order from it and drops it, "utf-8-sig" drops UTF-8's.
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        if b"\0" not in raw:
+            raise AnnotationError(
+                f"{path}: not {encoding.upper().replace('-SIG', '')} text (byte {error.start}: "
+                f"{error.reason}); save it as UTF-8."
+            ) from None
+        text = "\0"
+    if "\0" in text:
+        raise AnnotationError(
+            f"{path}: holds NUL characters: not UTF-8, nor UTF-16 with a byte-order mark "
+            "(UTF-16 without one, UTF-32, a binary file?); save it as UTF-8."
+        )
+    return text
 
 
 def _read_lines(path):
-    with _open(path) as file:
-        return file.read().splitlines()
+    return _read_text(path).splitlines()
 
 
 def _load_json(path):
-    with _open(path) as file:
-        try:
-            return json.load(file)
-        except json.JSONDecodeError as error:
-            raise AnnotationError(f"{path}:{error.lineno}: invalid JSON ({error.msg}).") from None
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AnnotationError(f"{path}:{error.lineno}: invalid JSON ({error.msg}).") from None

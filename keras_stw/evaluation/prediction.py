@@ -3,7 +3,7 @@
 import keras
 
 from keras_stw.data import ClipSpec
-from keras_stw.evaluation.scores import video_scores
+from keras_stw.evaluation.scores import model_frames, video_scores
 from keras_stw.validation import check_positive_int
 
 
@@ -31,8 +31,8 @@ def predict_video(
         `(class name, score)` pairs, best first.
 
     Raises:
-        ValueError: `top_k` is below 1, or the model's number of classes differs from
-            `len(class_names)`.
+        ValueError: `top_k` is below 1, the model is not a clip classifier (see
+            `model_frames`), or its number of classes differs from `len(class_names)`.
         keras_stw.data.DecodeError: the video cannot be read.
 
     Example:
@@ -42,6 +42,7 @@ def predict_video(
     check_positive_int("top_k", top_k)
     models = [model] if isinstance(model, keras.Model) else list(model)
     for m in models:
+        model_frames(m)
         if m.output_shape[-1] != len(class_names):
             raise ValueError(
                 f"The model '{m.name}' predicts {m.output_shape[-1]} classes but the label "

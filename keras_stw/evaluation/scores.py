@@ -26,12 +26,19 @@ def model_frames(model: keras.Model) -> tuple[int, int]:
         `(T, H)`.
 
     Raises:
-        ValueError: the model does not take clips of a fixed length and size.
+        ValueError: the model does not take clips of a fixed length and size, or does
+            not output one score vector per clip, `(batch, num_classes)`.
 
     Example:
     >>> model_frames(keras_stw.create_model("stw_resnet50", num_frames=16))
     (16, 224)
     """
+    output = model.output_shape
+    if not (isinstance(output, tuple) and len(output) == 2 and isinstance(output[1], int)):
+        raise ValueError(
+            "Expected a clip classifier, one output of shape (batch, num_classes) "
+            f"(not per frame). Received: model '{model.name}' with output_shape={output}"
+        )
     if isinstance(model, VideoResNet):
         return model.num_frames, model.image_shape[0]
     shape = model.input_shape

@@ -68,7 +68,7 @@ def create_model(name: str, **kwargs):
     """
     fn = _MODEL_FUNCTIONS.get(name)
     if fn is None:
-        close = difflib.get_close_matches(str(name), _MODEL_FUNCTIONS, n=3)
+        close = _close_names(str(name))
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise ValueError(
             f"Unknown model name.{hint} Available: {list_models()}. Received: name={name!r}"
@@ -99,3 +99,19 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 def _natural_key(name):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _close_names(name):
+    """Registered names close to `name`, compared without case, `_`, `-` or spaces.
+
+    So the class-style `"STWResNet50"` and `"stw-resnet50"` find `"stw_resnet50"`.
+    """
+    by_key = {_name_key(known): known for known in _MODEL_FUNCTIONS}
+    key = _name_key(name)
+    if key in by_key:
+        return [by_key[key]]
+    return [by_key[close] for close in difflib.get_close_matches(key, by_key, n=3)]
+
+
+def _name_key(name):
+    return re.sub(r"[\W_]", "", name.lower())

@@ -1,6 +1,7 @@
 """`VideoResNet`: the video classifier behind the zoo, and its `video_resnet` builder."""
 
 import inspect
+import numbers
 import warnings
 
 import keras
@@ -18,6 +19,8 @@ from keras_stw.validation import check_positive_int
 
 # The values of `temporal_block=` that name a built-in block; `None` is TSN.
 TEMPORAL_BLOCKS = ("stw", "tsm", None)
+# The smallest frame height and width: the ResNet downsamples 32x.
+MIN_IMAGE_SIZE = 32
 _BLOCK_LAYERS = {"stw": STWBlock, "tsm": TemporalShift}
 
 
@@ -113,6 +116,11 @@ class VideoResNet(keras.Model):
         **kwargs,
     ):
         block_options = dict(block_options or {})
+        if not isinstance(image_shape, (tuple, list)):
+            raise ValueError(
+                "`image_shape` must be the frame shape, a tuple (height, width, channels). "
+                f"Received: image_shape={image_shape!r}"
+            )
         image_shape = tuple(image_shape)
         _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs)
         _validate_normalization(normalization)
@@ -323,6 +331,14 @@ def _validate(temporal_block, num_frames, num_classes, image_shape, block_option
         raise ValueError(
             "`image_shape` (0.1.0: `input_shape`) is the frame shape (height, width, "
             f"channels), not the clip shape. Received: image_shape={image_shape!r}"
+        )
+    # The ResNet halves the frame five times: a smaller frame leaves no pixel to classify.
+    integers = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in image_shape)
+    if not integers or min(image_shape[:2]) < MIN_IMAGE_SIZE or image_shape[2] < 1:
+        raise ValueError(
+            f"`image_shape` must be (height, width, channels), height and width integers of "
+            f"at least {MIN_IMAGE_SIZE} (the ResNet downsamples them 32 times) and channels "
+            f"at least 1. Received: image_shape={image_shape!r}"
         )
 
 

@@ -325,6 +325,27 @@ def test_every_refusal_is_one_line_with_status_1(tmp_path, capsys):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--image-size", "0", "--image-size must be at least 32 (the ResNet downsamples 32x)"),
+        ("--image-size", "-224", "--image-size must be at least 32"),
+        ("--image-size", "8", "at least 32 (the ResNet downsamples 32x). Received: --image-size 8"),
+        ("--num-frames", "0", "--num-frames must be at least 1. Received: --num-frames 0"),
+        ("--num-classes", "0", "--num-classes must be at least 1. Received: --num-classes 0"),
+    ],
+)
+def test_sizes_no_model_can_have_are_refused_naming_the_flag(
+    tmp_path, capsys, flag, value, message
+):
+    out = tmp_path / "out.keras"
+    argv = ["convert", "any.pth", "--model", "tsm_resnet26", "--out", str(out), flag, value]
+    assert cli.main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and error.count("\n") == 1, error
+    assert not out.exists()
+
+
 def test_load_checkpoint_needs_a_video_resnet_on_keras_hub():
     with pytest.raises(ValueError, match="needs a VideoResNet with backbone='keras_hub'"):
         convert.load_checkpoint(keras.Sequential(), reference("tsm")[1])

@@ -19,9 +19,9 @@ from keras_stw.data import (
 )
 
 
-def write(path, text):
+def write(path, text, encoding="utf-8"):
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_bytes(text.encode(encoding))
     return str(path)
 
 
@@ -175,22 +175,49 @@ def test_missing_annotation_file(tmp_path):
 BOM = "\ufeff"
 
 
-def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
-    """Files saved by Windows tools begin with a UTF-8 byte-order mark."""
-    labels = write(tmp_path / "labels.txt", BOM + "move left\nmove right\n")
+# Windows tools write a byte-order mark first: Notepad's "UTF-8 with BOM" and its "Unicode"
+# (UTF-16 little-endian), "Unicode big endian" (UTF-16 big-endian).
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be"])
+def test_a_byte_order_mark_picks_the_encoding_and_is_not_part_of_the_first_name(tmp_path, encoding):
+    def write_bom(name, text):
+        return write(tmp_path / name, BOM + text, encoding)
+
+    labels = write_bom("labels.txt", "move left\r\nmove right\r\ncafé\r\n")
     names = read_label_map(labels)
-    assert names == ["move left", "move right"]
+    assert names == ["move left", "move right", "café"]
     from keras_stw.data import flip_label_map_from_names
 
-    assert flip_label_map_from_names(names) == [1, 0]
-    records, _ = read_list(write(tmp_path / "list.txt", BOM + "a.mp4 1\n"), class_names=names)
+    assert flip_label_map_from_names(names) == [1, 0, 2]
+    records, _ = read_list(write_bom("list.txt", "a.mp4 1\n"), class_names=names)
     assert records[0].path == "a.mp4"
-    kinetics = write(
-        tmp_path / "k.csv", BOM + "label,youtube_id,time_start,time_end,split\nmove left,x,1,2,t\n"
-    )
+    kinetics = write_bom("k.csv", "label,youtube_id,time_start,time_end,split\ncafé,x,1,2,t\n")
     records, _ = read_kinetics_csv(kinetics, "k", class_names=names)
-    assert records[0].label == 0
-    v2 = write(tmp_path / "v2.json", BOM + json.dumps([{"id": 1, "template": "move [left]"}]))
-    v2_labels = write(tmp_path / "l.json", BOM + json.dumps({"move left": "0", "move right": "1"}))
+    assert records[0].label == 2
+    v2 = write_bom("v2.json", json.dumps([{"id": 1, "template": "move [left]"}]))
+    v2_labels = write_bom("l.json", json.dumps({"move left": "0", "move right": "1"}))
     records, _ = read_something_v2(v2, v2_labels, "v")
     assert records[0].label == 0
+    records, _ = read_something_v1(write_bom("v1.txt", "7;café\n"), labels, "frames")
+    assert (records[0].path, records[0].label) == (os.path.join("frames", "7"), 2)
+
+
+@pytest.mark.parametrize(
+    "encoding, message",
+    [
+        ("cp1252", r"not UTF-8 text \(byte 3: invalid continuation byte\); save it as UTF-8"),
+        # UTF-16 without a byte-order mark, and UTF-32, decode as UTF-8 with NULs.
+        ("utf-16-le", r"holds NUL characters: not UTF-8, nor UTF-16 with a byte-order mark"),
+        ("utf-32", r"holds NUL characters: not UTF-8, nor UTF-16 with a byte-order mark"),
+    ],
+)
+@pytest.mark.parametrize("reader", ["label_map", "list", "kinetics", "something_v2"])
+def test_other_encodings_are_refused_naming_the_file(tmp_path, encoding, message, reader):
+    path = write(tmp_path / "labels.txt", "café é\nmove 1\n", encoding)
+    read = {
+        "label_map": read_label_map,
+        "list": read_list,
+        "kinetics": lambda path: read_kinetics_csv(path, "k"),
+        "something_v2": lambda path: read_something_v2(path, path, "v"),
+    }[reader]
+    with pytest.raises(AnnotationError, match=f"^{path}: {message}"):
+        read(path)

@@ -3,6 +3,7 @@ import textwrap
 from unittest import mock
 
 import pytest
+from absl.testing import parameterized
 
 import keras_stw
 from keras_stw.models import registry
@@ -66,6 +67,11 @@ class RegistryTest(TestCase):
         self.assertIn("Did you mean 'stw_resnet50'", message)
         self.assertIn(f"Available: {ZOO}", message)
         self.assertIn("Received: name='stw_resnet5'", message)
+
+    @parameterized.parameters("STWResNet50", "stw-resnet50", "Stw_ResNet_50")
+    def test_class_style_and_other_spellings_suggest_the_registered_name(self, name):
+        with pytest.raises(ValueError, match=r"Did you mean 'stw_resnet50'\?"):
+            keras_stw.create_model(name)
 
     def test_a_model_registered_in_a_users_file_appears_in_both(self):
         path = self.get_temp_dir() + "/my_models.py"
