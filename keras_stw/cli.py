@@ -10,7 +10,6 @@ import gc
 import os
 import re
 import sys
-import zipfile
 
 from keras_stw.convert import convert_checkpoint
 from keras_stw.data import (
@@ -234,31 +233,17 @@ def _check_flag(flag, value, minimum, why=""):
 def _predict(args):
     _check_flag("--top-k", args.top_k, 1)
     _check_flag("--num-frames", args.num_frames, 1)
-    for what, path in (("model", args.model), ("label map", args.labels)):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path}: no such {what} file.")
+    if not os.path.exists(args.labels):
+        raise FileNotFoundError(f"{args.labels}: no such label map file.")
     if not os.path.exists(args.video):
         raise FileNotFoundError(f"{args.video}: no such video file or frame folder.")
     # Imported here so that argument errors come back without loading Keras.
-    import keras
-
     import keras_stw  # noqa: F401  (registers the custom layers for loading)
     from keras_stw import evaluation
 
     class_names = read_label_map(args.labels)
-    # Keras calls an empty or truncated `.keras` file "not found".
-    if args.model.endswith(".keras") and not zipfile.is_zipfile(args.model):
-        raise ValueError(
-            f"{args.model}: not a .keras file, which is a zip archive (empty or truncated?)."
-        )
-    try:
-        model = keras.saving.load_model(args.model)
-    except Exception as error:  # Whatever fails here, the file is to blame.
-        raise ValueError(f"{args.model}: cannot load a clip model: {one_line(error)}") from error
-    try:
-        num_frames, _ = evaluation.model_frames(model)
-    except ValueError as error:
-        raise ValueError(f"{args.model}: not a clip model: {error}") from None
+    model = evaluation.load_clip_model(args.model)
+    num_frames, _ = evaluation.model_frames(model)
     if args.num_frames is not None and args.num_frames != num_frames:
         raise ValueError(
             f"{args.model} takes clips of {num_frames} frames. Received: "

@@ -78,27 +78,22 @@ def load_clip_model(path: str) -> keras.Model:
     path = str(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model file.")
+    # Keras reports a file that is no zip archive as "File not found".
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path}: not a .keras file, which is a zip archive (empty or truncated?)."
+        )
     try:
-        # Keras reports a file that is no zip archive as "File not found".
-        if not zipfile.is_zipfile(path):
-            raise ValueError("not a .keras file (empty or truncated?)")
         model = keras.saving.load_model(path)
-        model_frames(model)
-        _check_classifier(model)
     except Exception as error:  # Whatever fails here, the file is to blame.
         from keras_stw.cli import one_line  # Imported here: `cli` imports this package.
 
         raise ValueError(f"{path}: cannot load a clip model: {one_line(error)}") from error
+    try:
+        model_frames(model)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a clip model: {error}") from None
     return model
-
-
-def _check_classifier(model):
-    shape = model.output_shape
-    if not (isinstance(shape, tuple) and len(shape) == 2):
-        raise ValueError(
-            "Expected a classifier with output (batch, num_classes), one score per class "
-            f"for a whole clip. Received: output_shape={shape}"
-        )
 
 
 def video_scores(
@@ -154,7 +149,7 @@ def video_scores(
         raise ValueError(f"`protocol` must be one of {list(PROTOCOLS)}. Received: {protocol!r}")
     models = [models] if isinstance(models, keras.Model) else list(models)
     for model in models:
-        _check_classifier(model)
+        model_frames(model)
     num_classes = {m.output_shape[-1] for m in models}
     if len(num_classes) != 1:
         raise ValueError(f"The ensemble's models differ in classes: {sorted(num_classes)}")

@@ -16,7 +16,7 @@ def bad_inputs(tmp_path, model):
     empty = tmp_path / "empty.keras"
     empty.write_bytes(b"")
     return {
-        f"error: {empty}: cannot load a clip model: not a .keras file": ["--model", empty],
+        f"error: {empty}: not a .keras file": ["--model", empty],
         "error: `--version` must be a positive integer. Received: --version=0": [
             *("--model", model, "--version", "0")
         ],
