@@ -7,7 +7,11 @@ Grain processes (`grain_pipeline.py`). Both engines make the same batches, pixel
 pixel.
 """
 
+import atexit
+import functools
+import gc
 import os
+import sys
 
 import keras
 
@@ -125,6 +129,7 @@ def video_dataset(
         check_positive_int("workers", workers, minimum=0)
     skipped = skipped if skipped is not None else SkippedVideos()
     engine = resolve_engine(engine)
+    _release_pipelines_at_exit()
     if engine == "tf":
         from keras_stw.data.tf_pipeline import tf_dataset
 
@@ -166,3 +171,24 @@ def _import_grain_engine():
             "engine='tf' where TensorFlow is installed."
         ) from error
     return grain_dataset
+
+
+@functools.cache
+def _release_pipelines_at_exit():
+    # Registered after TensorFlow and Grain are imported, so it runs before their own
+    # exit handlers, while the interpreter is whole.
+    atexit.register(_release_pipelines)
+
+
+def _release_pipelines():
+    """Stops the iterators still alive at exit: their threads, processes, shared memory.
+
+    An iterator held by the traceback of an uncaught error (`sys.last_traceback`), or
+    in a reference cycle, would otherwise live into the interpreter's shutdown: a
+    `tf.data` thread that calls back into Python then aborts the process ("terminate
+    called without an active exception") or waits forever for it, and Grain reports
+    the shared memory of its prefetched batches as leaked. The uncaught error was
+    printed already and the exit status is set.
+    """
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()

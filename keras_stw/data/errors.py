@@ -6,6 +6,12 @@ import re
 from keras_stw.data.annotations import AnnotationError
 from keras_stw.data.decode import DecodeError
 
+# How the tf.data engine's `tf.debugging.Assert` quotes a data error (tf_pipeline.py).
+_QUOTED = re.compile(r"assertion failed: \[(DecodeError|AnnotationError): (.*)\]$", re.MULTILINE)
+# The C escapes TensorFlow writes into a quoted string; UTF-8 text is left as it is.
+_ESCAPE = re.compile(r"\\([0-7]{3}|.)")
+_ESCAPED = {"n": "\n", "r": "\r", "t": "\t"}
+
 
 @contextlib.contextmanager
 def original_errors():
@@ -35,8 +41,16 @@ def original_errors():
 def _original_error(error):
     if not type(error).__module__.startswith("tensorflow"):
         return None
-    quoted = re.findall(r"\b(DecodeError|AnnotationError): (.+)", str(error))
+    quoted = _QUOTED.findall(str(error))
     if not quoted:
         return None
     name, message = quoted[-1]
+    message = _ESCAPE.sub(_unescape, message)
     return (DecodeError if name == "DecodeError" else AnnotationError)(message)
+
+
+def _unescape(match):
+    code = match.group(1)
+    if len(code) == 3:
+        return chr(int(code, 8))
+    return _ESCAPED.get(code, code)

@@ -3,10 +3,19 @@
 Grain's `mp_prefetch` gives each worker process every `workers`-th batch and hands the
 finished batches back through shared memory, in order; the main process only counts
 skipped videos. No TensorFlow is needed: this is the engine for JAX and PyTorch.
+
+Grain starts its workers with the "spawn" method: each one runs the main script
+again, as `__mp_main__`, before it works. A script that makes its dataset outside an
+`if __name__ == "__main__":` guard is refused before any worker starts.
 """
+
+import ast
+import inspect
+import sys
 
 import cv2
 import grain
+import numpy as np
 from absl import flags
 
 from keras_stw.data.batches import ClipBatches
@@ -33,6 +42,7 @@ def grain_dataset(
     # One batch at a time per process: the parallelism is the worker processes.
     ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
     if workers:
+        check_main_guard(workers)
         # Grain reads its absl flags when it starts workers; outside an absl program
         # nothing parses them, and reading an unparsed flag fails. Their defaults do.
         if not flags.FLAGS.is_parsed():
@@ -41,6 +51,79 @@ def grain_dataset(
             grain.MultiprocessingOptions(num_workers=workers), worker_init_fn=_init_worker
         )
     return ds.map(_Counter(skipped)).filter(_has_clips)
+
+
+def check_main_guard(workers: int):
+    """Refuses to start workers that would run this dataset's script again.
+
+    A spawned worker runs the main script again before it works (as Python's
+    `multiprocessing` does for every "spawn" process); code outside an
+    `if __name__ == "__main__":` guard would make a dataset, start workers of its
+    own and train in every worker. Scripts run with `python -m package` (a
+    `__main__.py`), interactive sessions and notebooks are not run again.
+
+    Args:
+        workers: int. The worker processes to start, for the message.
+
+    Raises:
+        RuntimeError: the dataset is made by the main script's top-level code,
+            outside such a guard, or by a worker running the script again.
+    """
+    main = sys.modules["__main__"]
+    frame = inspect.currentframe()
+    while frame is not None and not _is_main_script(frame, main):
+        frame = frame.f_back
+    if frame is None:
+        return
+    if frame.f_globals["__name__"] == "__main__" and (
+        not _rerun_by_workers(main) or _guarded(frame.f_code.co_filename, frame.f_lineno)
+    ):
+        return
+    raise RuntimeError(
+        f"video_dataset(workers={workers}) starts worker processes, and each runs the "
+        'main script again: put the script\'s code under `if __name__ == "__main__":`, '
+        "or pass workers=0. Received: a dataset made outside that guard, at "
+        f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    )
+
+
+def _is_main_script(frame, main):
+    # The script's top-level code: run as `__main__`, or again as `__mp_main__` in a
+    # spawned worker.
+    name = frame.f_globals.get("__name__")
+    return frame.f_code.co_name == "<module>" and (
+        frame.f_globals is vars(main) or name == "__mp_main__"
+    )
+
+
+def _rerun_by_workers(main):
+    # The rule of `multiprocessing.spawn.get_preparation_data` and `_fixup_main_*`.
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name is not None:
+        return not (name == "__main__" or name.endswith(".__main__"))
+    return getattr(main, "__file__", None) is not None
+
+
+def _guarded(path, line):
+    """Whether `line` of the file lies in the body of an `if __name__ == "__main__":`."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            tree = ast.parse(file.read())
+    except (OSError, SyntaxError, ValueError):
+        # Source that cannot be read is not refused on a guess.
+        return True
+    return any(
+        isinstance(node, ast.If)
+        and _tests_main(node.test)
+        and node.body[0].lineno <= line <= node.body[-1].end_lineno
+        for node in ast.walk(tree)
+    )
+
+
+def _tests_main(test):
+    names = {node.id for node in ast.walk(test) if isinstance(node, ast.Name)}
+    constants = {node.value for node in ast.walk(test) if isinstance(node, ast.Constant)}
+    return "__name__" in names and "__main__" in constants
 
 
 def _has_clips(batch):
@@ -53,7 +136,7 @@ def _init_worker(worker_index, worker_count):
 
 
 class _Counter:
-    """Counts a batch's skipped videos and returns its `(clips, labels)`."""
+    """Counts a batch's skipped videos and returns a copy of its `(clips, labels)`."""
 
     def __init__(self, skipped):
         self.skipped = skipped
@@ -66,4 +149,7 @@ class _Counter:
             batch["errors"],
             batch["completed_passes"],
         )
-        return batch["clips"], batch["labels"]
+        # Copies in this process's own memory: a batch left in Grain's shared memory
+        # (a script's loop variable at exit, say) outlives the module that frees it,
+        # and is reported as leaked.
+        return np.array(batch["clips"]), np.array(batch["labels"])

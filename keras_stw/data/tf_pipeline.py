@@ -2,13 +2,24 @@
 
 Each batch is made by `ClipBatches` (NumPy and OpenCV, which releases the GIL while it
 decodes and resizes) inside a `tf.numpy_function`, several batches at a time, in order.
+
+A data error (an unreadable video, a pass with no readable video) does not leave the
+`numpy_function` as a Python exception: TensorFlow would log its traceback from every
+kernel it passes through. It comes back as a message, and a `tf.debugging.Assert` in
+the graph raises it as the `tf.errors.InvalidArgumentError` that `original_errors`
+turns back into the `DecodeError` or `AnnotationError` it was.
 """
 
 import numpy as np
 import tensorflow as tf
 
+from keras_stw.data.annotations import AnnotationError
 from keras_stw.data.batches import ClipBatches
+from keras_stw.data.decode import DecodeError
 from keras_stw.data.skipped import SkippedVideos
+
+# The errors about the data, which `original_errors` raises again as what they were.
+DATA_ERRORS = (DecodeError, AnnotationError)
 
 
 def tf_dataset(
@@ -26,30 +37,44 @@ def tf_dataset(
     Returns:
         A `tf.data.Dataset`.
     """
+    empty = np.zeros((0, *batches.spec.clip_shape), np.uint8)
+    no_errors = np.array([], dtype=object)
 
     def load(index):
-        batch = batches[index]
+        try:
+            batch = batches[index]
+        except DATA_ERRORS as error:
+            return empty, np.zeros(0, np.int32), np.zeros(3, np.int64), no_errors, failure(error)
         errors = np.array([e.encode() for e in batch["errors"]], dtype=object)
         positions = np.array([batch["start"], batch["stop"], batch["completed_passes"]])
-        return batch["clips"], batch["labels"], positions, errors
+        return batch["clips"], batch["labels"], positions, errors, b""
 
     def count(labels, positions, errors):
         start, stop, completed_passes = (int(p) for p in positions)
         messages = [e.decode() for e in errors]
-        skipped.observe(start, stop, len(labels), messages, completed_passes)
-        return np.bool_(len(labels) > 0)
+        try:
+            skipped.observe(start, stop, len(labels), messages, completed_passes)
+        except DATA_ERRORS as error:
+            return np.bool_(False), failure(error)
+        return np.bool_(len(labels) > 0), b""
 
     def load_graph(index):
-        clips, labels, positions, errors = tf.numpy_function(
-            load, [index], [tf.uint8, tf.int32, tf.int64, tf.string], stateful=False
+        clips, labels, positions, errors, message = tf.numpy_function(
+            load, [index], [tf.uint8, tf.int32, tf.int64, tf.string, tf.string], stateful=False
         )
+        with tf.control_dependencies([raise_failure(message)]):
+            clips, labels = tf.identity(clips), tf.identity(labels)
         clips.set_shape([batches.fixed_batch_size, *batches.spec.clip_shape])
         labels.set_shape([batches.fixed_batch_size])
         return clips, labels, positions, errors
 
     def keep(clips, labels, positions, errors):
         # Sequential, so the batches are counted in the order they are consumed.
-        return tf.numpy_function(count, [labels, positions, errors], tf.bool, stateful=True)
+        has_clips, message = tf.numpy_function(
+            count, [labels, positions, errors], [tf.bool, tf.string], stateful=True
+        )
+        with tf.control_dependencies([raise_failure(message)]):
+            return tf.identity(has_clips)
 
     ds = tf.data.Dataset.range(initial_step, len(batches))
     if workers == 0:
@@ -59,3 +84,17 @@ def tf_dataset(
         ds = ds.map(load_graph, num_parallel_calls=parallel, deterministic=True)
     ds = ds.filter(keep).map(lambda clips, labels, *_: (clips, labels))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def failure(error: Exception) -> bytes:
+    """The message `raise_failure` raises for a data error: its class and message."""
+    return f"{type(error).__name__}: {error}".encode()
+
+
+def raise_failure(message: tf.Tensor) -> tf.Operation:
+    """An op that raises `message` when it is not empty.
+
+    TensorFlow's error reads `assertion failed: [<message>]`, escaped as C strings
+    are; see `keras_stw.data.errors`.
+    """
+    return tf.debugging.Assert(tf.equal(message, b""), [message], summarize=1)
