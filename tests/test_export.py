@@ -269,3 +269,11 @@ class ServingTest(TestCase):
         self.assertEqual(list(table), [name])
         self.assertLess(table[name]["max_abs_diff"], RUNTIME_ATOL)
         self.assertEqual(table[name]["top1_agreement"], 1.0)
+
+    def test_tflite_runs_through_litert(self):
+        # The `export` extra installs LiteRT, so `run_tflite` (and the parity above) uses
+        # it rather than the deprecated `tf.lite.Interpreter`.
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = export.export_tflite(self.saved_model_dir, os.path.join(self.tmp.name, "a.tflite"))
+        self.assertIsInstance(export.tflite_interpreter(path), Interpreter)

@@ -9,7 +9,7 @@ Runtime are imported only by the functions that need them.
 from keras_stw.export.onnx import export_onnx, run_onnx
 from keras_stw.export.parity import output_parity, run_saved_model
 from keras_stw.export.saved_model import export_saved_model
-from keras_stw.export.tflite import export_tflite, run_tflite
+from keras_stw.export.tflite import export_tflite, run_tflite, tflite_interpreter
 
 __all__ = [
     "export_onnx",
@@ -19,4 +19,5 @@ __all__ = [
     "run_onnx",
     "run_saved_model",
     "run_tflite",
+    "tflite_interpreter",
 ]

@@ -36,8 +36,37 @@ def export_tflite(saved_model_dir: str, path: str) -> str:
     return path
 
 
+def tflite_interpreter(path: str):
+    """Loads a `.tflite` file into LiteRT's interpreter, or TensorFlow's without LiteRT.
+
+    LiteRT (`pip install ai-edge-litert`, in the `export` extra) replaces
+    `tf.lite.Interpreter`, which TensorFlow deprecates; the two take the same
+    arguments and give the same signature runners.
+
+    Args:
+        path: str. The `.tflite` file.
+
+    Returns:
+        `ai_edge_litert.interpreter.Interpreter`, or `tf.lite.Interpreter` where
+        `ai_edge_litert` is not installed.
+
+    Example:
+    >>> type(tflite_interpreter("/tmp/stw.tflite")).__module__
+    'ai_edge_litert.interpreter'
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_path=os.fspath(path))
+
+
 def run_tflite(path: str, clips: np.ndarray) -> dict[str, np.ndarray]:
     """Runs a `.tflite` file from `export_tflite` on `uint8` clips.
+
+    The interpreter is `tflite_interpreter`'s: LiteRT where installed.
 
     Args:
         path: str. The `.tflite` file.
@@ -50,8 +79,5 @@ def run_tflite(path: str, clips: np.ndarray) -> dict[str, np.ndarray]:
     >>> run_tflite("/tmp/stw.tflite", clips)["probabilities"].shape
     (2, 5)
     """
-    import tensorflow as tf
-
-    interpreter = tf.lite.Interpreter(model_path=os.fspath(path))
-    runner = interpreter.get_signature_runner(DEFAULT_SIGNATURE)
+    runner = tflite_interpreter(path).get_signature_runner(DEFAULT_SIGNATURE)
     return runner(clips=np.asarray(clips))
