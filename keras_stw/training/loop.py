@@ -85,8 +85,9 @@ def fit_resumable(
         return data(epoch * steps_per_epoch + step) if callable(data) else data
 
     fit_args = {
-        # A batch factory orders its own batches; Keras could not shuffle them anyway.
-        "shuffle": not callable(data),
+        # The batches come in their own order (a dataset or a batch factory): Keras cannot
+        # shuffle them, and warns on every fit of a Grain dataset when asked to.
+        "shuffle": False,
         # The backup comes last: when it records an epoch as done, the other callbacks
         # have written that epoch's log row and checkpoint.
         "callbacks": [*callbacks, checkpoint],
