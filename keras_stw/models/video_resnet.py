@@ -19,7 +19,8 @@ from keras_stw.validation import check_positive_int
 
 # The values of `temporal_block=` that name a built-in block; `None` is TSN.
 TEMPORAL_BLOCKS = ("stw", "tsm", None)
-# The smallest frame height and width: the ResNet downsamples 32x.
+# The smallest frame height and width Keras Applications' ResNets build (they refuse
+# smaller ones); KerasCV's and KerasHub's take any positive size.
 MIN_IMAGE_SIZE = 32
 _BLOCK_LAYERS = {"stw": STWBlock, "tsm": TemporalShift}
 
@@ -122,7 +123,9 @@ class VideoResNet(keras.Model):
                 f"Received: image_shape={image_shape!r}"
             )
         image_shape = tuple(image_shape)
-        _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs)
+        _validate(
+            temporal_block, num_frames, num_classes, image_shape, backbone, block_options, kwargs
+        )
         _validate_normalization(normalization)
         dtype = keras.config.dtype_policy() if dtype is None else keras.dtype_policies.get(dtype)
 
@@ -307,7 +310,9 @@ def _caller_stacklevel():
     return level
 
 
-def _validate(temporal_block, num_frames, num_classes, image_shape, block_options, kwargs):
+def _validate(
+    temporal_block, num_frames, num_classes, image_shape, backbone, block_options, kwargs
+):
     # A functional model would ignore unknown keywords silently, block options included.
     unknown = sorted(set(kwargs) - {"trainable"})
     if unknown:
@@ -332,13 +337,15 @@ def _validate(temporal_block, num_frames, num_classes, image_shape, block_option
             "`image_shape` (0.1.0: `input_shape`) is the frame shape (height, width, "
             f"channels), not the clip shape. Received: image_shape={image_shape!r}"
         )
-    # The ResNet halves the frame five times: a smaller frame leaves no pixel to classify.
+    minimum, why = 1, ""
+    if backbone == "keras":
+        minimum, why = MIN_IMAGE_SIZE, " (Keras Applications' ResNet downsamples them 32 times)"
     integers = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in image_shape)
-    if not integers or min(image_shape[:2]) < MIN_IMAGE_SIZE or image_shape[2] < 1:
+    if not integers or min(image_shape[:2]) < minimum or image_shape[2] < 1:
         raise ValueError(
             f"`image_shape` must be (height, width, channels), height and width integers of "
-            f"at least {MIN_IMAGE_SIZE} (the ResNet downsamples them 32 times) and channels "
-            f"at least 1. Received: image_shape={image_shape!r}"
+            f"at least {minimum}{why} and channels at least 1. "
+            f"Received: image_shape={image_shape!r}, backbone={backbone!r}"
         )
 
 
