@@ -129,7 +129,6 @@ def video_dataset(
         check_positive_int("workers", workers, minimum=0)
     skipped = skipped if skipped is not None else SkippedVideos()
     engine = resolve_engine(engine)
-    _release_pipelines_at_exit()
     if engine == "tf":
         from keras_stw.data.tf_pipeline import tf_dataset
 
@@ -138,6 +137,7 @@ def video_dataset(
         grain_dataset = _import_grain_engine()
         workers = os.cpu_count() if workers is None else workers
         ds = grain_dataset(batches, initial_step=initial_step, workers=workers, skipped=skipped)
+    _release_pipelines_at_exit()
     ds.skipped = skipped
     return ds
 
