@@ -25,17 +25,9 @@ import sys
 import numpy as np
 
 from keras_stw import cli, evaluation
-from keras_stw.validation import check_number
 
 # The values each numeric flag allows, as `check_number`'s arguments.
-FLAG_RANGES = {
-    "batch_size": {"low": 1},
-    # The data options of `cli.add_data_arguments`.
-    "split": {"low": 1},
-    "short_side": {"low": 1},
-    "frame_interval": {"low": 1},
-    "workers": {"low": 0},
-}
+FLAG_RANGES = {"batch_size": {"low": 1}, **cli.DATA_FLAG_RANGES}
 
 
 def parse_args(argv=None):
@@ -51,10 +43,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    for name, allowed in FLAG_RANGES.items():
-        value = getattr(args, name)
-        if value is not None:
-            check_number(f"--{name.replace('_', '-')}", value, **allowed)
+    cli.check_flags(args, FLAG_RANGES)
     split = cli.read_split(args, "val", args.annotations)
     if split is None:
         raise SystemExit(f"error: --format {args.format} needs --annotations.")

@@ -41,7 +41,6 @@ import keras
 
 import keras_stw
 from keras_stw import cli, data, training
-from keras_stw.validation import check_number
 
 # Settings a resumed run may change; any other change is refused.
 RESUMABLE_CHANGES = (
@@ -133,21 +132,8 @@ FLAG_RANGES = {
     "dropout": {"low": 0, "high": 1, "open_high": True},
     "seed": {"low": 0, "high": 2**32 - 1},  # NumPy's seeds
     "verbose": {"low": 0, "high": 2},
-    # The data options of `cli.add_data_arguments`.
-    "split": POSITIVE,
-    "short_side": POSITIVE,
-    "frame_interval": POSITIVE,
-    "workers": {"low": 0},
+    **cli.DATA_FLAG_RANGES,
 }
-
-
-def check_flags(args) -> None:
-    """Refuses, by flag name, any value no run can mean, before anything is read."""
-    for name, allowed in FLAG_RANGES.items():
-        values = getattr(args, name)
-        for value in values if isinstance(values, list) else [values]:
-            if value is not None:
-                check_number(f"--{name.replace('_', '-')}", value, **allowed)
 
 
 def build_model(args, recipe, num_classes, steps_per_epoch) -> keras.Model:
@@ -189,7 +175,7 @@ def tensorboard_available() -> bool:
 
 def main(argv=None) -> keras.Model:
     args = make_parser().parse_args(argv)
-    check_flags(args)
+    cli.check_flags(args, FLAG_RANGES)
     recipe = training.PRESETS[args.preset].replace(
         learning_rate=args.learning_rate,
         milestones=tuple(args.milestones) if args.milestones else None,

@@ -27,8 +27,27 @@ from keras_stw.data import (
 )
 from keras_stw.evaluation.views import PROTOCOLS
 from keras_stw.models.video_resnet import MIN_IMAGE_SIZE
+from keras_stw.validation import check_number
 
-__all__ = ["add_data_arguments", "clip_spec", "main", "one_line", "read_split", "run_program"]
+__all__ = [
+    "DATA_FLAG_RANGES",
+    "add_data_arguments",
+    "check_flags",
+    "clip_spec",
+    "main",
+    "one_line",
+    "read_split",
+    "run_program",
+]
+
+# The values the numeric options of `add_data_arguments` allow, as `check_number`'s
+# arguments.
+DATA_FLAG_RANGES = {
+    "split": {"low": 1},
+    "short_side": {"low": 1},
+    "frame_interval": {"low": 1},
+    "workers": {"low": 0},
+}
 
 # Errors whose message says what is wrong; others also name their type.
 _EXPECTED_ERRORS = (OSError, ValueError, DecodeError, AnnotationError)
@@ -170,6 +189,27 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--on-error", choices=ON_ERROR, default="raise")
     group.add_argument("--engine", choices=ENGINES, default="auto")
     group.add_argument("--workers", type=int, help="Decoding processes (Grain) or threads.")
+
+
+def check_flags(args: argparse.Namespace, ranges: dict) -> None:
+    """Refuses, by flag name, any value no run can mean, before anything is read.
+
+    Args:
+        args: the parsed options.
+        ranges: dict. Option name (`"batch_size"`) -> `check_number`'s keyword arguments;
+            an option of several values (`--stages 2 3`) has each one checked, an unset
+            one (`None`) none.
+
+    Example:
+    >>> check_flags(argparse.Namespace(batch_size=0), {"batch_size": {"low": 1}})
+    Traceback (most recent call last):
+    ValueError: `--batch-size` must be a number in [1, inf). Received: --batch-size=0
+    """
+    for name, allowed in ranges.items():
+        values = getattr(args, name)
+        for value in values if isinstance(values, list) else [values]:
+            if value is not None:
+                check_number(f"--{name.replace('_', '-')}", value, **allowed)
 
 
 def read_split(args: argparse.Namespace, subset: str, annotation_file: str | None):
