@@ -274,7 +274,9 @@ def test_skip_replaces_bad_training_videos_keeping_batches_full(real_media, tmp_
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_skip_with_only_bad_videos_fails_instead_of_hanging(real_media, tmp_path, engine):
-    bad = list(bad_videos(real_media, tmp_path).values())
+    bad = bad_videos(real_media, tmp_path)
+    # "frames" and "gap" lose one frame only: a random training clip may miss it.
+    bad = [bad[name] for name in ("missing.mp4", "empty.mp4", "text.mp4", "truncated.mp4")]
     for training in (False, True):
         counter = SkippedVideos()
         ds = video_dataset(
