@@ -14,7 +14,7 @@ import keras_stw
 # Table rows of the paper (GFLOPs counted as multiply-adds, 224x224).
 PAPER = {("TSN", 8): "33", ("TSM", 8): "33", ("STW", 8): "33.5 (text) / 34 (table)",
          ("TSN", 16): "65", ("TSM", 16): "65", ("STW", 16): "67"}  # fmt: skip
-MODELS = ("TSN", "TSM", "STW")  # rows, in order; each is the registry's `{name}_resnet50`
+MODELS = ("TSN", "TSM", "STW")  # rows, in order; each is the registry's ResNet-50 of the family
 COLUMNS = {"keras_cv": "KerasCV v1", "keras": "Keras Applications v1", "keras_hub": "KerasHub v1.5"}
 
 
@@ -32,9 +32,8 @@ def main():
         for name in MODELS:
             cells = []
             for backbone in args.backbone:
-                model = keras_stw.create_model(
-                    f"{name.lower()}_resnet50", num_frames=frames, backbone=backbone
-                )
+                (model_name,) = keras_stw.list_models(family=name.lower(), depth=50)
+                model = keras_stw.create_model(model_name, num_frames=frames, backbone=backbone)
                 macs = keras_stw.count_flops(model)
                 tsn.setdefault(backbone, macs)
                 cells.append(f"{macs / 1e9:.2f} ({100 * (macs / tsn[backbone] - 1):+.2f}%)")

@@ -7,7 +7,7 @@ backend (`KERAS_BACKEND`) and device it runs on, with clips already on the devic
 
 with keras-stw installed (`pip install -e .`) or `PYTHONPATH=.` from the repository root.
 
-`tsn`, `tsm` and `stw` are the registry's `{name}_resnet50`, each timed on every
+`tsn`, `tsm` and `stw` are the registry's ResNet-50 of that family, each timed on every
 `--backbone` (`keras_stw.BACKBONES`; e.g. `--backbone keras keras_hub` times ResNet-50 v1
 and v1.5 in one call), with its ratios to TSN on the same backbone. `--models` may also include
 `torch_tsn` (torchvision's ResNet-50 TSN under `torch.compile` and bf16 autocast, the
@@ -75,7 +75,8 @@ def build_model(name, args):
         return keras_stw.video_resnet(
             lambda layer_name: NaiveSTWBlock(args.num_frames, name=layer_name), **common
         )
-    return keras_stw.create_model(f"{name}_resnet50", **common)
+    (model_name,) = keras_stw.list_models(family=name, depth=50)
+    return keras_stw.create_model(model_name, **common)
 
 
 def peak_memory_gib():

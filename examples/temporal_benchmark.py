@@ -43,7 +43,7 @@ from keras_stw import data, training
 
 # The rows of the paper's Table 6, in its order (SSv1 top-1: TSN 19.7, TWM only 41.9,
 # TSM 42.1, STFM only 42.6, STW 46.3): row -> (registered model family, block options);
-# the model is `keras_stw.create_model(f"{family}_resnet{depth}", ...)`.
+# the model is the family's at the benchmark's depth, `keras_stw.list_models(family=, depth=)`.
 MODELS = {
     "TSN": ("tsn", {}),
     "TWM only": ("stw", {"combination": "twm"}),
@@ -193,8 +193,9 @@ def load_arrays(dataset: data.SyntheticDataset, subset: str, num_frames: int):
 
 def build_model(name: str, config: Config, backbone: str) -> keras.Model:
     family, options = MODELS[name]
+    (model_name,) = keras_stw.list_models(family=family, depth=config.depth)
     return keras_stw.create_model(
-        f"{family}_resnet{config.depth}",
+        model_name,
         num_frames=config.num_frames,
         num_classes=config.num_classes,
         image_shape=(config.size, config.size, 3),

@@ -12,6 +12,7 @@ from keras_stw.layers import STFM, STW_COMBINATIONS, TWM, STWBlock, TemporalShif
 from keras_stw.models import (
     BACKBONES,
     TEMPORAL_BLOCKS,
+    ModelInfo,
     STWResNet50,
     STWResNet101,
     TSMResNet50,
@@ -23,6 +24,8 @@ from keras_stw.models import (
     build_resnet_backbone,
     create_model,
     list_models,
+    model_info,
+    register_family,
     register_model,
     video_resnet,
 )
@@ -47,6 +50,7 @@ __all__ = [
     "TSNResNet50",
     "TSNResNet101",
     "TWM",
+    "ModelInfo",
     "ResidualBlock",
     "TemporalShift",
     "VideoResNet",
@@ -60,7 +64,9 @@ __all__ = [
     "kernels",
     "layers",
     "list_models",
+    "model_info",
     "models",
+    "register_family",
     "register_model",
     "video_resnet",
 ]

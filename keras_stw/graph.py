@@ -19,9 +19,9 @@ def layer_node(layer, model):
     A layer shared by two models (as after `insert_temporal_blocks`) has a node in
     each; this picks `model`'s.
     """
-    operations = {id(op) for op in model.operations}
+    nodes = {id(node) for depth in model._nodes_by_depth.values() for node in depth}
     for node in layer._inbound_nodes:
-        if all(id(t._keras_history.operation) in operations for t in node.output_tensors):
+        if id(node) in nodes:
             return node
     raise ValueError(f"Layer '{layer.name}' is not called inside model '{model.name}'.")
 

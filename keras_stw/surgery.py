@@ -40,6 +40,28 @@ class ResidualBlock:
     def name(self):
         return f"stage{self.stage}_block{self.index}"
 
+    @property
+    def temporal_layer_name(self):
+        """The name of the temporal layer `insert_temporal_blocks` puts in this block."""
+        return temporal_layer_name(self.stage, self.index)
+
+
+def temporal_layer_name(stage: int, index: int) -> str:
+    """The name `insert_temporal_blocks` gives the temporal layer of a residual block.
+
+    Args:
+        stage: int. The block's stage, 2 to 5.
+        index: int. The block's position in its stage, from 1.
+
+    Returns:
+        str, e.g. `"stage2_block1_temporal"`: what the block factory is called with.
+
+    Example:
+    >>> keras_stw.surgery.temporal_layer_name(3, 2)
+    'stage3_block2_temporal'
+    """
+    return f"stage{stage}_block{index}_temporal"
+
 
 def find_residual_blocks(model: keras.Model) -> list[ResidualBlock]:
     """Finds the residual blocks of a functional ResNet from its graph.
@@ -129,7 +151,7 @@ def insert_temporal_blocks(
 
     def call_function(layer, *args, **kwargs):
         block = entries.get(id(layer))
-        temporal = None if block is None else block_factory(f"{block.name}_temporal")
+        temporal = None if block is None else block_factory(block.temporal_layer_name)
         if temporal is not None:
             args = (temporal(args[0]), *args[1:])
         return layer(*args, **kwargs)

@@ -2,19 +2,18 @@
 
 import collections
 import dataclasses
-import re
 
+import keras
+
+from keras_stw import surgery
 from keras_stw.convert import resnet_weights
 from keras_stw.convert.checkpoint import CheckpointError, read_checkpoint
 from keras_stw.convert.layouts import parse_state_dict
 from keras_stw.layers import TemporalShift
 from keras_stw.models import backbones
-from keras_stw.models.registry import create_model
+from keras_stw.models.registry import create_model, list_models, model_info
 from keras_stw.models.video_resnet import VideoResNet, video_resnet
 
-_ZOO_NAME = re.compile(r"(stw|tsm|tsn)_resnet(\d+)")
-# The layer names that `insert_temporal_blocks` gives a block factory.
-_BLOCK_NAME = re.compile(r"stage(\d)_block(\d+)_temporal")
 _LAYOUT_NAMES = {
     "torchvision": "torchvision",
     "tsm": "TSM repository",
@@ -124,8 +123,10 @@ def convert_checkpoint(
     Args:
         checkpoint: str, `os.PathLike` or dict. A `.pth`, `.safetensors` or `.npz`
             file (see `read_checkpoint`), or a state dict of arrays.
-        model: str. A zoo name, `{stw,tsm,tsn}_resnet{50,101}` (26 and 152 too), whose
-            depth must be the checkpoint's. Defaults to `"tsm_resnet50"`.
+        model: str. A registered zoo name with a family and depth (`model_info`), e.g.
+            `{stw,tsm,tsn}_resnet{26,50,101,152}` or one of a family added with
+            `keras_stw.register_family`; its depth must be the checkpoint's.
+            Defaults to `"tsm_resnet50"`.
         num_classes: int or `None`. With the checkpoint's classifier: `None` or its
             class count. With a new one: required. Defaults to `None`.
         backbone_only: bool. Load the ResNet only, for fine-tuning on other classes.
@@ -145,7 +146,7 @@ def convert_checkpoint(
     >>> model, report = convert_checkpoint("tsm_k400.pth", "tsm_resnet50", 400)
     >>> model.save("tsm_k400.keras")
     """
-    family, depth = _parse_model_name(model)
+    info = _zoo_model_info(model)
     if kwargs.get("backbone", "keras_hub") != "keras_hub" or "weights" in kwargs:
         raise ValueError(
             "A converted model is built on backbone='keras_hub' (ResNet v1.5, as PyTorch's) "
@@ -153,11 +154,15 @@ def convert_checkpoint(
             + ", ".join(f"{k}={kwargs[k]!r}" for k in ("backbone", "weights") if k in kwargs)
         )
     state = _parse(checkpoint)
-    _check_depth(state, depth, model)
-    checkpoint_family = "tsm" if state.shifted_blocks else "tsn"
-    full = not backbone_only and family == checkpoint_family and state.classifier is not None
+    _check_depth(state, info.depth, model)
+    checkpoint_block = "tsm" if state.shifted_blocks else None
+    full = (
+        not backbone_only
+        and info.temporal_block == checkpoint_block
+        and state.classifier is not None
+    )
     num_classes = _num_classes(state, model, num_classes, full, backbone_only)
-    network = _build(model, family, depth, state if full else None, num_classes, kwargs)
+    network = _build(info, state if full else None, num_classes, kwargs)
     return network, _load(network, state, backbone_only)
 
 
@@ -215,13 +220,15 @@ def _check_depth(state, depth, model_name):
 
 def _load(model, state, backbone_only):
     """Loads `state` into `model`; the classifier too if their temporal layers agree."""
-    temporal = [
-        layer
-        for layer in model.get_layer("backbone").layers
-        if type(layer).__module__.startswith("keras_stw.layers")
-    ]
-    # A layer that a user's block factory named otherwise is in no known block: `None`.
-    shifted = {_block_of(layer.name) for layer in temporal if isinstance(layer, TemporalShift)}
+    # A residual branch that starts with anything but the ResNet's own convolution
+    # starts with a temporal layer, wherever the graph rewrite put it.
+    temporal = {
+        (block.stage, block.index): block.branch_entry
+        for block in surgery.find_residual_blocks(model.get_layer("backbone"))
+        if not isinstance(block.branch_entry, keras.layers.Conv2D)
+    }
+    shifted = {at for at, layer in temporal.items() if isinstance(layer, TemporalShift)}
+    temporal = list(temporal.values())
     full = (
         not backbone_only
         and state.classifier is not None
@@ -252,14 +259,15 @@ def _load(model, state, backbone_only):
     )
 
 
-def _parse_model_name(model):
-    match = _ZOO_NAME.fullmatch(str(model))
-    if match is None or int(match[2]) not in backbones.STACKWISE_BLOCKS:
+def _zoo_model_info(model):
+    """The registry's facts on `model`, which must be a zoo ResNet of a known family."""
+    zoo = [name for name in list_models() if model_info(name).depth in backbones.STACKWISE_BLOCKS]
+    if model not in zoo:
         raise ValueError(
-            "`model` must be a zoo ResNet, {stw,tsm,tsn}_resnet{26,50,101,152}. "
-            f"Received: model={model!r}"
+            f"`model` must be a zoo ResNet, a registered name with a family and a depth: "
+            f"one of {zoo}. Received: model={model!r}"
         )
-    return match[1], int(match[2])
+    return model_info(model)
 
 
 def _num_classes(state, model, num_classes, full, backbone_only):
@@ -285,34 +293,30 @@ def _num_classes(state, model, num_classes, full, backbone_only):
     return num_classes
 
 
-def _build(model, family, depth, state, num_classes, kwargs):
+def _build(info, state, num_classes, kwargs):
     """The zoo model; a TSM one shifts where the loaded `state` does, if not everywhere."""
     kwargs = {**kwargs, "backbone": "keras_hub", "num_classes": num_classes}
     every_block = {
         (stage, index)
-        for stage, blocks in zip((2, 3, 4, 5), backbones.STACKWISE_BLOCKS[depth], strict=True)
+        for stage, blocks in zip((2, 3, 4, 5), backbones.STACKWISE_BLOCKS[info.depth], strict=True)
         for index in range(1, blocks + 1)
     }
-    if family != "tsm" or state is None or state.shifted_blocks == every_block:
-        return create_model(model, **kwargs)
-    num_frames = kwargs.pop("num_frames", 8)
-    options = {k: kwargs.pop(k) for k in ("shift_div", "padding") if k in kwargs}
+    if info.temporal_block != "tsm" or state is None or state.shifted_blocks == every_block:
+        return create_model(info.name, **kwargs)
+    num_frames = kwargs.pop("num_frames", info.default_config.get("num_frames", 8))
+    options = {**info.block_options}
+    options.update({k: kwargs.pop(k) for k in ("shift_div", "padding") if k in kwargs})
+    shifted_names = {surgery.temporal_layer_name(*block) for block in state.shifted_blocks}
 
     def shift_where_the_checkpoint_does(name):
-        if _block_of(name) not in state.shifted_blocks:
+        if name not in shifted_names:
             return None
         return TemporalShift(num_frames, name=name, **options)
 
     return video_resnet(
-        shift_where_the_checkpoint_does, num_frames, depth=depth, name=model, **kwargs
+        shift_where_the_checkpoint_does, num_frames, depth=info.depth, name=info.name, **kwargs
     )
 
 
 def _classifier_keys(state):
     return tuple(state.classifier_key + p for p in ("weight", "bias"))
-
-
-def _block_of(layer_name):
-    """`(stage, index)` of a temporal layer that `insert_temporal_blocks` named, or `None`."""
-    match = _BLOCK_NAME.fullmatch(layer_name)
-    return None if match is None else (int(match[1]), int(match[2]))

@@ -1,7 +1,13 @@
 """The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
 from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
-from keras_stw.models.registry import create_model, list_models, register_model
+from keras_stw.models.registry import (
+    ModelInfo,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+)
 from keras_stw.models.resnet import (
     STWResNet50,
     STWResNet101,
@@ -9,12 +15,14 @@ from keras_stw.models.resnet import (
     TSMResNet101,
     TSNResNet50,
     TSNResNet101,
+    register_family,
 )
 from keras_stw.models.video_resnet import TEMPORAL_BLOCKS, VideoResNet, video_resnet
 from keras_stw.models.weights import WeightsUnavailableError
 
 __all__ = [
     "BACKBONES",
+    "ModelInfo",
     "STWResNet50",
     "STWResNet101",
     "TEMPORAL_BLOCKS",
@@ -27,6 +35,8 @@ __all__ = [
     "build_resnet_backbone",
     "create_model",
     "list_models",
+    "model_info",
+    "register_family",
     "register_model",
     "video_resnet",
 ]

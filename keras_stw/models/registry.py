@@ -1,29 +1,85 @@
-"""The model registry: a name -> model function table, as timm's `register_model`."""
+"""The model registry: a name -> model function table with each model's facts, as timm's.
 
+timm keeps what a model is as data beside its function (`default_cfg`); so does this
+registry, in a `ModelInfo`: its family, depth, temporal block and default config. The
+converter, the benchmarks and the examples ask it (`model_info`, `list_models(family=...)`)
+instead of reading a model's name.
+"""
+
+import dataclasses
 import difflib
 import fnmatch
-import re
+import itertools
 import warnings
 from collections.abc import Callable
 
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What a registered model is, as the registry records it.
+
+    Attributes:
+        name: str. The registered name.
+        family: str or `None`. Its family (`"stw"`, `"tsm"`, `"tsn"`, or one added with
+            `keras_stw.register_family`); `None` for a model registered without one.
+        depth: int or `None`. Its ResNet depth.
+        temporal_block: `"stw"`, `"tsm"` or `None`: the `temporal_block` of the
+            `VideoResNet` it builds (`None` is TSN, no temporal block).
+        block_options: dict. The block options its function passes (`shift_div`, ...).
+        default_config: dict. The defaults of its function's other keywords
+            (`num_frames`, `num_classes`, `image_shape`).
+
+    Example:
+    >>> info = keras_stw.model_info("tsm_resnet50")
+    >>> info.family, info.depth, info.temporal_block
+    ('tsm', 50, 'tsm')
+    """
+
+    name: str
+    family: str | None = None
+    depth: int | None = None
+    temporal_block: str | None = None
+    block_options: dict = dataclasses.field(default_factory=dict)
+    default_config: dict = dataclasses.field(default_factory=dict)
+
+
 _MODEL_FUNCTIONS: dict[str, Callable] = {}
+_MODEL_INFO: dict[str, ModelInfo] = {}
 
 
-def register_model(fn: Callable | None = None, *, name: str | None = None):
+def register_model(
+    fn: Callable | None = None,
+    *,
+    name: str | None = None,
+    family: str | None = None,
+    depth: int | None = None,
+    temporal_block: str | None = None,
+    block_options: dict | None = None,
+    default_config: dict | None = None,
+):
     """Adds a model function to the registry, under its own name or `name`.
 
     Use it as a decorator. The function takes keyword arguments and returns a model;
     once its module is imported, `create_model(name, **kwargs)` calls it and
     `list_models()` lists it. Registering a name again replaces the earlier function,
-    with a warning.
+    with a warning. The other keywords are the model's facts (`model_info(name)`); a
+    zoo family registers them all at once with `keras_stw.register_family`.
 
     Args:
         fn: callable. The model function. Left out when the decorator is called with
             arguments, as in `@register_model(name="...")`.
         name: str. The registered name. Defaults to `fn.__name__`.
+        family: str or `None`. The model's family. Defaults to `None`.
+        depth: int or `None`. Its ResNet depth. Defaults to `None`.
+        temporal_block: `"stw"`, `"tsm"` or `None`. Its temporal block. Defaults to
+            `None`.
+        block_options: dict or `None`. The block options its function passes.
+            Defaults to `None` (none).
+        default_config: dict or `None`. Its function's defaults (`num_frames`, ...).
+            Defaults to `None` (none recorded).
 
     Returns:
-        `fn` itself (or, called with `name` only, the decorator).
+        `fn` itself (or, called without `fn`, the decorator).
 
     Example:
     >>> @keras_stw.register_model
@@ -32,8 +88,15 @@ def register_model(fn: Callable | None = None, *, name: str | None = None):
     >>> keras_stw.list_models("stw_resnet50*")
     ['stw_resnet50', 'stw_resnet50_k3']
     """
+    facts = {
+        "family": family,
+        "depth": depth,
+        "temporal_block": temporal_block,
+        "block_options": dict(block_options or {}),
+        "default_config": dict(default_config or {}),
+    }
     if fn is None:
-        return lambda fn: register_model(fn, name=name)
+        return lambda fn: register_model(fn, name=name, **facts)
     if not callable(fn):
         raise ValueError(f"`fn` must be a callable that returns a model. Received: fn={fn!r}")
     name = fn.__name__ if name is None else name
@@ -46,6 +109,7 @@ def register_model(fn: Callable | None = None, *, name: str | None = None):
             stacklevel=2,
         )
     _MODEL_FUNCTIONS[name] = fn
+    _MODEL_INFO[name] = ModelInfo(name, **facts)
     return fn
 
 
@@ -66,22 +130,48 @@ def create_model(name: str, **kwargs):
     >>> model.num_frames, model.output_shape
     (16, (None, 400))
     """
-    fn = _MODEL_FUNCTIONS.get(name)
-    if fn is None:
+    _check_registered(name)
+    return _MODEL_FUNCTIONS[name](**kwargs)
+
+
+def model_info(name: str) -> ModelInfo:
+    """What the registered model `name` is: its family, depth, temporal block, defaults.
+
+    Args:
+        name: str. A name from `list_models()`.
+
+    Returns:
+        A `keras_stw.ModelInfo`.
+
+    Example:
+    >>> keras_stw.model_info("stw_resnet101").depth
+    101
+    """
+    _check_registered(name)
+    return _MODEL_INFO[name]
+
+
+def _check_registered(name):
+    if name not in _MODEL_FUNCTIONS:
         close = _close_names(str(name))
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise ValueError(
             f"Unknown model name.{hint} Available: {list_models()}. Received: name={name!r}"
         )
-    return fn(**kwargs)
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """The registered model names, in natural order; those matching `pattern` if given.
+def list_models(
+    pattern: str | None = None, *, family: str | None = None, depth: int | None = None
+) -> list[str]:
+    """The registered model names, in natural order; those that match, if asked.
 
     Args:
         pattern: str or `None`. A shell-style pattern (`fnmatch`), e.g. `"stw_*"` or
             `"*_resnet101"`. Defaults to `None`, every name.
+        family: str or `None`. Only the models of this family (`model_info(name).family`).
+            Defaults to `None`, any.
+        depth: int or `None`. Only the models of this ResNet depth. Defaults to `None`,
+            any.
 
     Returns:
         A list of names, sorted with numbers by value (`stw_resnet50` before
@@ -90,15 +180,22 @@ def list_models(pattern: str | None = None) -> list[str]:
     Example:
     >>> keras_stw.list_models("*_resnet50")
     ['stw_resnet50', 'tsm_resnet50', 'tsn_resnet50']
+    >>> keras_stw.list_models(family="tsm", depth=50)
+    ['tsm_resnet50']
     """
-    names = sorted(_MODEL_FUNCTIONS, key=_natural_key)
-    if pattern is None:
-        return names
-    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+    return [
+        name
+        for name in sorted(_MODEL_FUNCTIONS, key=_natural_key)
+        if (pattern is None or fnmatch.fnmatchcase(name, pattern))
+        and (family is None or _MODEL_INFO[name].family == family)
+        and (depth is None or _MODEL_INFO[name].depth == depth)
+    ]
 
 
 def _natural_key(name):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    """Sorts runs of digits by value, so `stw_resnet50` comes before `stw_resnet101`."""
+    runs = ((digits, "".join(run)) for digits, run in itertools.groupby(name, str.isdigit))
+    return [(digits, int(run) if digits else run) for digits, run in runs]
 
 
 def _close_names(name):
@@ -114,4 +211,4 @@ def _close_names(name):
 
 
 def _name_key(name):
-    return re.sub(r"[\W_]", "", name.lower())
+    return "".join(character for character in name.lower() if character.isalnum())

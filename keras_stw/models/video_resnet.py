@@ -17,12 +17,13 @@ from keras_stw.layers import (
 from keras_stw.models import backbones
 from keras_stw.validation import check_positive_int
 
+# The built-in temporal blocks by their `temporal_block=` name.
+_BLOCK_LAYERS = {"stw": STWBlock, "tsm": TemporalShift}
 # The values of `temporal_block=` that name a built-in block; `None` is TSN.
-TEMPORAL_BLOCKS = ("stw", "tsm", None)
+TEMPORAL_BLOCKS = (*_BLOCK_LAYERS, None)
 # The smallest frame height and width Keras Applications' ResNets build (they refuse
 # smaller ones); KerasCV's and KerasHub's take any positive size.
 MIN_IMAGE_SIZE = 32
-_BLOCK_LAYERS = {"stw": STWBlock, "tsm": TemporalShift}
 
 
 @keras.saving.register_keras_serializable(package="keras_stw")

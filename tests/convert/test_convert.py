@@ -19,6 +19,7 @@ import torch
 
 import keras_stw
 from keras_stw import cli, convert, export
+from keras_stw.models import registry
 from tests.convert import torch_references as references
 
 NUM_FRAMES, SIZE, CLASSES = 3, 64, 7
@@ -154,6 +155,20 @@ def test_every_other_block_as_the_checkpoint_shifts():
     ]
     assert shifts == [f"stage{s}_block1_temporal" for s in (2, 3, 4, 5)]
     assert (report.shifted_blocks, report.total_blocks) == (4, 8)
+
+
+def test_a_registered_family_converts_with_nothing_else_to_edit(monkeypatch):
+    # The registration is undone after the test.
+    for table in ("_MODEL_FUNCTIONS", "_MODEL_INFO"):
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    keras_stw.register_family("tinytsm", "tsm", "a TSM family of the test", depths=(26,))
+    logits, path = reference("tsm_every_other_block")
+    model, report = convert.convert_checkpoint(
+        path, "tinytsm_resnet26", activation=None, **{**MODEL_OPTIONS, "num_classes": None}
+    )
+    assert model.name == "tinytsm_resnet26" and report.classes == CLASSES
+    assert (report.shifted_blocks, report.temporal_layers) == (4, {"TemporalShift": 4})
+    assert np.max(np.abs(keras_logits(model, clips()) - logits)) <= PARITY_ATOL
 
 
 def test_keras_file_reloads_with_identical_outputs(tmp_path):

@@ -1,4 +1,5 @@
 import importlib.util
+import re
 import textwrap
 from unittest import mock
 
@@ -19,9 +20,10 @@ class RegistryTest(TestCase):
     def setUp(self):
         super().setUp()
         # Registrations made by a test are undone after it.
-        patcher = mock.patch.dict(registry._MODEL_FUNCTIONS)
-        patcher.start()
-        self.addCleanup(patcher.stop)
+        for table in (registry._MODEL_FUNCTIONS, registry._MODEL_INFO):
+            patcher = mock.patch.dict(table)
+            patcher.start()
+            self.addCleanup(patcher.stop)
 
     def test_the_zoo_is_registered_in_natural_order(self):
         self.assertEqual(keras_stw.list_models(), ZOO)
@@ -32,6 +34,58 @@ class RegistryTest(TestCase):
         )
         self.assertEqual(keras_stw.list_models("tsm_*"), ZOO[4:8])
         self.assertEqual(keras_stw.list_models("resnet50"), [])
+
+    @parameterized.parameters(
+        ("stw_resnet50", "stw", 50, "stw"),
+        ("tsm_resnet101", "tsm", 101, "tsm"),
+        ("tsn_resnet26", "tsn", 26, None),
+    )
+    def test_each_zoo_model_records_its_facts(self, name, family, depth, temporal_block):
+        info = keras_stw.model_info(name)
+        self.assertEqual(
+            (info.name, info.family, info.depth, info.temporal_block, info.block_options),
+            (name, family, depth, temporal_block, {}),
+        )
+        self.assertEqual(info.default_config["num_frames"], 8)
+
+    def test_list_models_by_family_and_depth(self):
+        self.assertEqual(keras_stw.list_models(family="tsm"), ZOO[4:8])
+        self.assertEqual(keras_stw.list_models(depth=101), ZOO[2::4])
+        self.assertEqual(keras_stw.list_models(family="stw", depth=26), ["stw_resnet26"])
+        self.assertEqual(keras_stw.list_models(family="i3d"), [])
+
+    def test_a_family_is_one_registration(self):
+        names = keras_stw.register_family(
+            "tsm4", "tsm", "TSM shifting a quarter of the channels", depths=(26, 50), shift_div=4
+        )
+        self.assertEqual(names, ["tsm4_resnet26", "tsm4_resnet50"])
+        self.assertEqual(keras_stw.list_models(family="tsm4", depth=26), ["tsm4_resnet26"])
+        info = keras_stw.model_info("tsm4_resnet26")
+        self.assertEqual(
+            (info.family, info.depth, info.temporal_block, info.block_options),
+            ("tsm4", 26, "tsm", {"shift_div": 4}),
+        )
+        model = keras_stw.create_model("tsm4_resnet26", **TINY)
+        self.assertEqual((model.name, model.block_options), ("tsm4_resnet26", {"shift_div": 4}))
+        self.assertIn("TSM shifting a quarter", registry._MODEL_FUNCTIONS["tsm4_resnet26"].__doc__)
+
+    @parameterized.parameters(
+        ({"temporal_block": "i3d"}, "Received: temporal_block='i3d'"),
+        ({"depths": (18,)}, "Received: depths=(18,)"),
+        ({"depths": ()}, "Received: depths=()"),
+    )
+    def test_a_family_with_an_unknown_block_or_depth_is_refused(self, change, message):
+        arguments = {"temporal_block": "tsm", "description": "d", **change}
+        with pytest.raises(ValueError, match=re.escape(message)):
+            keras_stw.register_family("bad", **arguments)
+        self.assertEqual(keras_stw.list_models(family="bad"), [])
+
+    def test_a_model_registered_without_facts_has_none(self):
+        keras_stw.register_model(lambda: "built", name="anonymous")
+        info = keras_stw.model_info("anonymous")
+        self.assertEqual((info.family, info.depth, info.temporal_block), (None, None, None))
+        with pytest.raises(ValueError, match="Did you mean 'anonymous'"):
+            keras_stw.model_info("Anonymous")
 
     def test_create_model_builds_the_named_model(self):
         model = keras_stw.create_model("tsm_resnet26", shift_div=4, **TINY)
