@@ -23,10 +23,12 @@ from keras_stw.models import (
     WeightsUnavailableError,
     build_resnet_backbone,
     create_model,
+    from_preset,
     list_models,
     model_info,
     register_family,
     register_model,
+    save_to_preset,
     video_resnet,
 )
 from keras_stw.surgery import (
@@ -34,8 +36,7 @@ from keras_stw.surgery import (
     find_residual_blocks,
     insert_temporal_blocks,
 )
-
-__version__ = "0.1.0"
+from keras_stw.version import __version__ as __version__
 
 __all__ = [
     "BACKBONES",
@@ -60,6 +61,7 @@ __all__ = [
     "count_flops",
     "create_model",
     "find_residual_blocks",
+    "from_preset",
     "insert_temporal_blocks",
     "kernels",
     "layers",
@@ -68,5 +70,6 @@ __all__ = [
     "models",
     "register_family",
     "register_model",
+    "save_to_preset",
     "video_resnet",
 ]

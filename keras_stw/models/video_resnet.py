@@ -14,7 +14,7 @@ from keras_stw.layers import (
     TemporalConsensus,
     TemporalShift,
 )
-from keras_stw.models import backbones
+from keras_stw.models import backbones, preset
 from keras_stw.validation import check_positive_int
 
 # The built-in temporal blocks by their `temporal_block=` name.
@@ -205,6 +205,22 @@ class VideoResNet(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
         }
+
+    def save_to_preset(self, preset_dir, provenance=None) -> str:
+        """Saves the model as a preset folder; see `keras_stw.save_to_preset`.
+
+        Args:
+            preset_dir: str or `os.PathLike`. The folder; made if missing.
+            provenance: dict or `None`. Where the weights come from. Defaults to `None`.
+
+        Returns:
+            The folder's path.
+
+        Example:
+        >>> model.save_to_preset("my_stw", {"source": "trained by examples/train.py"})
+        >>> keras_stw.from_preset("my_stw")
+        """
+        return preset.save_to_preset(self, preset_dir, provenance)
 
     @classmethod
     def from_config(cls, config):
