@@ -7,6 +7,7 @@ The public API, listed explicitly; anything not exported here (or in the `__all_
 """
 
 from keras_stw import convert, kernels, layers, models
+from keras_stw.convert import list_pretrained
 from keras_stw.flops import count_flops
 from keras_stw.layers import STFM, STW_COMBINATIONS, TWM, STWBlock, TemporalShift
 from keras_stw.models import (
@@ -66,6 +67,7 @@ __all__ = [
     "kernels",
     "layers",
     "list_models",
+    "list_pretrained",
     "model_info",
     "models",
     "register_family",

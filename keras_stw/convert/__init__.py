@@ -9,14 +9,26 @@ saves a `.keras` file. `.pth` files need torch; `.safetensors`
 from keras_stw.convert.checkpoint import CheckpointError, read_checkpoint
 from keras_stw.convert.converter import ConversionReport, convert_checkpoint, load_checkpoint
 from keras_stw.convert.layouts import LAYOUTS, ResNetState, parse_state_dict
+from keras_stw.convert.pretrained import (
+    PRETRAINED,
+    PretrainedTag,
+    list_pretrained,
+    load_pretrained,
+    register_pretrained,
+)
 
 __all__ = [
     "LAYOUTS",
+    "PRETRAINED",
     "CheckpointError",
     "ConversionReport",
+    "PretrainedTag",
     "ResNetState",
     "convert_checkpoint",
+    "list_pretrained",
     "load_checkpoint",
+    "load_pretrained",
     "parse_state_dict",
     "read_checkpoint",
+    "register_pretrained",
 ]

@@ -113,11 +113,18 @@ def register_model(
     return fn
 
 
-def create_model(name: str, **kwargs):
+def create_model(name: str, pretrained: bool = False, **kwargs):
     """Builds the registered model `name`, passing it `kwargs`.
 
+    As in timm, `name` may carry a weight tag, `"{model}.{tag}"`
+    (`keras_stw.list_pretrained()`); with `pretrained=True` the model gets those
+    weights (the model's first tag when `name` has none), downloaded, checked and
+    converted once (see `keras_stw.convert.load_pretrained`).
+
     Args:
-        name: str. A name from `list_models()`, e.g. `"stw_resnet50"`.
+        name: str. A name from `list_models()`, e.g. `"stw_resnet50"`, or a tag from
+            `list_pretrained()`, e.g. `"tsm_resnet50.k400_mmaction2"`.
+        pretrained: bool. Load the tag's published weights. Defaults to `False`.
         **kwargs: the model function's arguments; for the zoo, those of
             `keras_stw.video_resnet` (`num_frames`, `num_classes`, `weights`,
             `image_shape`, `backbone`, block options, ...).
@@ -130,6 +137,12 @@ def create_model(name: str, **kwargs):
     >>> model.num_frames, model.output_shape
     (16, (None, 400))
     """
+    if pretrained:
+        # The converter builds on this module, so it is imported on use.
+        from keras_stw.convert import pretrained as weight_tags
+
+        return weight_tags.load_pretrained(name, **kwargs)
+    name = name.partition(".")[0]  # A tag without `pretrained=True` is its model.
     _check_registered(name)
     return _MODEL_FUNCTIONS[name](**kwargs)
 
@@ -185,14 +198,14 @@ def list_models(
     """
     return [
         name
-        for name in sorted(_MODEL_FUNCTIONS, key=_natural_key)
+        for name in sorted(_MODEL_FUNCTIONS, key=natural_key)
         if (pattern is None or fnmatch.fnmatchcase(name, pattern))
         and (family is None or _MODEL_INFO[name].family == family)
         and (depth is None or _MODEL_INFO[name].depth == depth)
     ]
 
 
-def _natural_key(name):
+def natural_key(name):
     """Sorts runs of digits by value, so `stw_resnet50` comes before `stw_resnet101`."""
     runs = ((digits, "".join(run)) for digits, run in itertools.groupby(name, str.isdigit))
     return [(digits, int(run) if digits else run) for digits, run in runs]
