@@ -141,7 +141,7 @@ def load_pretrained(name: str, mirror: str | None = None, **kwargs):
     provenance = {
         "tag": entry.name,
         "url": entry.url,
-        "sha256": _sha256(checkpoint),
+        "sha256": preset.sha256(checkpoint),
         "source": entry.source,
         "converted_by": "keras_stw.convert.convert_checkpoint",
         "options": json.loads(options),
@@ -177,7 +177,7 @@ def _fetch(entry, mirror, cache):
     partial = path + ".partial"
     try:
         _download(url, partial, entry)
-        digest = _sha256(partial)
+        digest = preset.sha256(partial)
         if not digest.startswith(entry.sha256_prefix):
             raise WeightsUnavailableError(
                 f"The file downloaded from {url} is not the published {filename}: its "
@@ -221,14 +221,6 @@ def _download(url, path, entry):
             f"The download of {url} stopped after {received} of {expected} bytes; nothing "
             f"was kept. Run it again, or: {local}"
         )
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _TORCHVISION = "torchvision/models/resnet.py (pytorch/vision), {}_Weights.IMAGENET1K_V1"

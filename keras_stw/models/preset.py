@@ -63,7 +63,7 @@ def save_to_preset(model: keras.Model, preset_dir, provenance: dict | None = Non
         "backend": keras.backend.backend(),
         "parameter_count": model.count_params(),
         "date_saved": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "weights_sha256": _sha256(weights_path),
+        "weights_sha256": sha256(weights_path),
         "provenance": dict(provenance or {"source": "not recorded"}),
     }
     _write_json(preset_dir, METADATA_FILE, metadata)
@@ -105,7 +105,7 @@ def from_preset(preset_dir) -> keras.Model:
     if not os.path.isfile(weights_path):
         raise ValueError(f"{weights_path}: no such file; the preset folder has no weights.")
     expected = metadata.get("weights_sha256")
-    if expected is not None and _sha256(weights_path) != expected:
+    if expected is not None and sha256(weights_path) != expected:
         raise ValueError(
             f"{weights_path}: damaged: its SHA-256 is not the {expected} that "
             f"{METADATA_FILE} records."
@@ -126,7 +126,8 @@ def from_preset(preset_dir) -> keras.Model:
     return model
 
 
-def _sha256(path):
+def sha256(path) -> str:
+    """The hex SHA-256 of the file at `path`, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
