@@ -117,7 +117,8 @@ def load_pretrained(name: str, mirror: str | None = None, **kwargs):
             published names, instead of their published hosts. Defaults to `None`, the
             `KERAS_STW_WEIGHTS_MIRROR` environment variable if set.
         **kwargs: keywords of `convert_checkpoint` (`num_frames`, `image_shape`,
-            `activation`, ...).
+            `activation`, ...). A `num_classes` other than the tag's keeps the
+            pretrained ResNet and gives the model a new classifier, for fine-tuning.
 
     Returns:
         A `keras_stw.VideoResNet`.
@@ -130,6 +131,9 @@ def load_pretrained(name: str, mirror: str | None = None, **kwargs):
     >>> model = keras_stw.create_model("tsm_resnet50.k400_mmaction2", pretrained=True)
     """
     entry = _entry(name)
+    # Another class count keeps the pretrained ResNet under a new classifier (as timm).
+    if kwargs.get("num_classes", entry.num_classes) == entry.num_classes:
+        kwargs.pop("num_classes", None)
     cache = os.path.join(_keras_home(), "keras_stw")
     options = json.dumps(kwargs, sort_keys=True, default=str)
     suffix = "" if not kwargs else "-" + hashlib.sha256(options.encode()).hexdigest()[:8]
@@ -137,7 +141,11 @@ def load_pretrained(name: str, mirror: str | None = None, **kwargs):
     if os.path.isfile(os.path.join(converted, preset.METADATA_FILE)):
         return preset.from_preset(converted)
     checkpoint = _fetch(entry, mirror or os.environ.get(MIRROR_ENV), cache)
-    model, _ = convert_checkpoint(checkpoint, entry.model, entry.num_classes, **kwargs)
+    num_classes = kwargs.pop("num_classes", entry.num_classes)
+    backbone_only = num_classes != entry.num_classes
+    model, _ = convert_checkpoint(
+        checkpoint, entry.model, num_classes, backbone_only=backbone_only, **kwargs
+    )
     provenance = {
         "tag": entry.name,
         "url": entry.url,

@@ -103,7 +103,9 @@ def cache(tmp_path, folder):
 def test_the_file_downloads_converts_once_and_is_reused(tmp_path, server, tag):
     filename = tag()
     _, clips, logits = checkpoint()
-    model = keras_stw.create_model(TAG, pretrained=True, mirror=mirror(server), **OPTIONS)
+    model = keras_stw.create_model(
+        TAG, pretrained=True, mirror=mirror(server), num_classes=CLASSES, **OPTIONS
+    )
     scores = keras.ops.convert_to_numpy(model(clips.astype("float32"), training=False))
     assert np.max(np.abs(scores - logits)) <= 1e-4
     assert server.requests == [filename]
@@ -147,6 +149,21 @@ def test_offline_names_the_url_and_the_local_file_route(tmp_path, tag):
     assert f"convert_checkpoint('/path/to/{filename}', 'tsm_resnet26')" in message
     assert "python -m keras_stw convert" in message
     assert cache(tmp_path, "checkpoints") == []
+
+
+def test_another_class_count_keeps_the_resnet_under_a_new_classifier(tmp_path, server, tag):
+    tag()
+    options = dict(pretrained=True, mirror=mirror(server), **OPTIONS)
+    model = keras_stw.create_model(TAG, num_classes=CLASSES + 1, **options)
+    assert model.num_classes == CLASSES + 1
+    published = keras_stw.create_model(TAG, **options)
+    assert published.num_classes == CLASSES and len(cache(tmp_path, "presets")) == 2
+
+    def resnet(m):
+        return [keras.ops.convert_to_numpy(w) for w in m.weights if "frame_scores" not in w.path]
+
+    for a, b in zip(resnet(published), resnet(model), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_every_published_tag_names_its_hash_in_its_file_name():
