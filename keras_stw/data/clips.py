@@ -150,6 +150,76 @@ class ClipSpec:
         if self.flip_label_map is not None:
             object.__setattr__(self, "flip_label_map", tuple(self.flip_label_map))
 
+    def get_config(self) -> dict:
+        """The spec as a JSON-serializable dict: what a `.keras` file saves.
+
+        `VideoResNet(clip_spec=...)` stores it in its config, so the recipe of a
+        model's clips travels with its weights.
+
+        Returns:
+            dict. Every field, tuples as lists.
+
+        Example:
+        >>> ClipSpec.from_config(ClipSpec(sampling="dense").get_config())
+        ClipSpec(num_frames=8, ..., sampling='dense', ...)
+        """
+        config = dataclasses.asdict(self)
+        config["scales"] = list(self.scales)
+        if self.flip_label_map is not None:
+            config["flip_label_map"] = list(self.flip_label_map)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ClipSpec":
+        """Makes a spec from `get_config`'s dict.
+
+        Args:
+            config: dict. Fields of `ClipSpec`; those left out take their defaults.
+
+        Returns:
+            `ClipSpec`.
+
+        Raises:
+            ValueError: `config` is no dict or names a field `ClipSpec` does not have.
+
+        Example:
+        >>> ClipSpec.from_config({"num_frames": 16, "sampling": "dense"}).num_frames
+        16
+        """
+        fields = {field.name for field in dataclasses.fields(cls)}
+        if not isinstance(config, dict) or not set(config) <= fields:
+            unknown = sorted(set(config) - fields) if isinstance(config, dict) else config
+            raise ValueError(
+                f"A clip spec's config is a dict of fields among {sorted(fields)}. "
+                f"Received: clip_spec={config!r} (unknown: {unknown!r})"
+            )
+        return cls(**config)
+
+    def for_testing(self, num_clips: int = 1, num_crops: int = 1) -> "ClipSpec":
+        """The test views of the clips this spec makes: same frames, sampling and sizes.
+
+        Training's randomness (sampling, crops, flips) is off, and `num_clips x
+        num_crops` views are cut as evaluation protocols ask.
+
+        Args:
+            num_clips: int. Views along time. Defaults to `1`.
+            num_crops: int. Crops across the frame, 1 or 3. Defaults to `1`.
+
+        Returns:
+            `ClipSpec` with `training=False`.
+
+        Example:
+        >>> ClipSpec(training=True, flip=True).for_testing(10, 3).views
+        30
+        """
+        return self.replace(
+            training=False,
+            flip=False,
+            flip_label_map=None,
+            num_clips=num_clips,
+            num_crops=num_crops,
+        )
+
     def replace(self, **changes) -> "ClipSpec":
         """Returns a copy with `changes`, e.g. the test clips of a training spec.
 
