@@ -38,8 +38,8 @@ def export_saved_model(
     names (`class_names`, else those saved with the model). An input whose rank, frame
     count, frame size or channel count differs from the model's is refused at the
     signature with `Shape of tensor clips [...] is not compatible with expected shape
-    [?,T,H,W,3]`; a wrong dtype is refused by
-    TensorFlow (or by TF Serving's request parser) before the graph runs.
+    [?,T,H,W,3]`; a wrong dtype is refused by TensorFlow (or by TF Serving's request
+    parser) before the graph runs.
 
     The signatures take clips, not videos: a client makes them as the model was
     trained, with the recipe saved with it, `model.clip_spec` (sampling, frame
