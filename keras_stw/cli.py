@@ -20,6 +20,7 @@ from keras_stw.data import (
     AnnotationError,
     ClipSpec,
     DecodeError,
+    annotation_format,
     frame_template_of,
     original_errors,
     read_annotations,
@@ -240,7 +241,8 @@ def read_split(args: argparse.Namespace, subset: str, annotation_file: str | Non
     Example:
     >>> train = read_split(args, "train", args.train_annotations)
     """
-    if subset == "val" and annotation_file is None and args.format not in ("ucf101", "hmdb51"):
+    split_folder = annotation_format(args.format).split_folder
+    if subset == "val" and annotation_file is None and not split_folder:
         return None
     return read_annotations(
         args.format,
