@@ -264,7 +264,7 @@ class ClipSpec:
             num_frames=self.num_frames,
             training=self.training,
             rng=rng,
-            total=record.num_frames,
+            total=record.total_frames,
             sampling=self.sampling,
             frame_interval=self.frame_interval,
             num_clips=self.num_clips,

@@ -141,7 +141,7 @@ def video_scores(
     Args:
         models: a `keras.Model` or a list of them, with the same classes.
         source: `Annotations`, or a list of video paths, `VideoRecord`s or
-            `(path, label[, num_frames])` tuples.
+            `(path, label[, total_frames])` tuples.
         protocol: str. `"1x1"` (1 clip x 1 centre crop) or `"10x3"` (10 clips x
             3 crops). Defaults to `"1x1"`.
         spec: `ClipSpec`, or a list of one per model. How the videos were sampled
