@@ -19,38 +19,30 @@ from keras_stw.validation import check_positive_int
 
 def load_clip(
     path: str,
+    spec: "ClipSpec | None" = None,
     *,
-    num_frames: int,
-    training: bool,
     rng: np.random.Generator | None = None,
     total: int | None = None,
-    sampling: str = "segment",
-    frame_interval: int = 1,
-    num_clips: int = 1,
-    frame_template: str = decode.FRAME_TEMPLATE,
-    frame_start: int = 1,
     threads: int | None = None,
+    **fields,
 ) -> np.ndarray:
-    """Reads the frames of `num_clips` sampled clips of one video.
+    """Reads the frames of a spec's `num_clips` sampled clips of one video, uncropped.
 
     Each distinct frame is decoded once, even when clips overlap or short videos
-    repeat frames.
+    repeat frames. The spec says which frames: `num_frames`, `training`, `sampling`,
+    `frame_interval`, `num_clips`, `frame_template` and `frame_start`; its crop
+    fields are `ClipSpec.load`'s.
 
     Args:
         path: str. Video file or JPEG frame folder.
-        num_frames: int. Frames per clip, `T`.
-        training: bool. Random (`True`) or deterministic test sampling.
-        rng: `np.random.Generator`. Needed when `training`. Defaults to `None`.
+        spec: `ClipSpec`. The clip recipe. Defaults to `None`: `ClipSpec(**fields)`.
+        rng: `np.random.Generator`. Needed when `spec.training`. Defaults to `None`.
         total: int. The video's frame count if known (from the annotation).
             Defaults to `None`: counted with `decode.count_frames`.
-        sampling: str. `"segment"` or `"dense"`. Defaults to `"segment"`.
-        frame_interval: int. Step of dense sampling. Defaults to `1`.
-        num_clips: int. Test views along time. Defaults to `1`.
-        frame_template: str. Frame file pattern of a folder. Defaults to
-            `"img_{:05d}.jpg"`.
-        frame_start: int. Number of a folder's first frame. Defaults to `1`.
         threads: int. FFmpeg decoding threads of a video file. Defaults to `None`:
             OpenCV's choice.
+        **fields: `ClipSpec` fields that replace the spec's, e.g. `num_frames=8,
+            training=False` (keras-stw 0.1.0's keywords).
 
     Returns:
         uint8 RGB array `(num_clips * num_frames, H, W, 3)`, clip after clip.
@@ -59,22 +51,25 @@ def load_clip(
         decode.DecodeError: the video cannot be read; the message names the file.
 
     Example:
+    >>> load_clip("demo.mp4", ClipSpec(num_frames=8)).shape
+    (8, 256, 340, 3)
     >>> load_clip("demo.mp4", num_frames=8, training=False).shape
     (8, 256, 340, 3)
     """
+    spec = ClipSpec(**fields) if spec is None else spec.replace(**fields)
     if not total:
-        total = decode.count_frames(path, frame_template, frame_start)
+        total = decode.count_frames(path, spec.frame_template, spec.frame_start)
     indices = sample_indices(
         total,
-        num_frames,
-        sampling=sampling,
-        training=training,
+        spec.num_frames,
+        sampling=spec.sampling,
+        training=spec.training,
         rng=rng,
-        frame_interval=frame_interval,
-        num_clips=num_clips,
+        frame_interval=spec.frame_interval,
+        num_clips=spec.num_clips,
     )
     return decode.read_frames(
-        path, indices.reshape(-1), frame_template, frame_start, threads=threads
+        path, indices.reshape(-1), spec.frame_template, spec.frame_start, threads=threads
     )
 
 
@@ -259,19 +254,7 @@ class ClipSpec:
                 the file.
         """
         rng = np.random.default_rng(seed) if self.training else None
-        frames = load_clip(
-            record.path,
-            num_frames=self.num_frames,
-            training=self.training,
-            rng=rng,
-            total=record.total_frames,
-            sampling=self.sampling,
-            frame_interval=self.frame_interval,
-            num_clips=self.num_clips,
-            frame_template=self.frame_template,
-            frame_start=self.frame_start,
-            threads=threads,
-        )
+        frames = load_clip(record.path, self, rng=rng, total=record.total_frames, threads=threads)
         if self.training:
             return augment.train_augment(
                 frames,

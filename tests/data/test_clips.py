@@ -69,3 +69,15 @@ def test_for_testing_keeps_the_recipe_and_drops_the_randomness():
     train = ClipSpec(num_frames=4, training=True, sampling="dense", flip=True, flip_label_map=[0])
     test = train.for_testing(num_clips=10, num_crops=3)
     assert test == ClipSpec(num_frames=4, sampling="dense", num_clips=10, num_crops=3)
+
+
+def test_load_clip_takes_a_spec_or_its_fields(real_media):
+    path = str(real_media / "test.avi")
+    spec = ClipSpec(num_frames=3, sampling="dense", frame_interval=2, num_clips=2)
+    frames = load_clip(path, spec)
+    assert frames.shape[0] == 6
+    fields = {"num_frames": 3, "sampling": "dense", "frame_interval": 2, "num_clips": 2}
+    np.testing.assert_array_equal(frames, load_clip(path, training=False, **fields))
+    one = load_clip(path, spec, num_clips=1)  # Keywords replace the spec's fields.
+    np.testing.assert_array_equal(one, load_clip(path, **{**fields, "num_clips": 1}))
+    assert one.shape[0] == 3
