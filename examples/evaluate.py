@@ -3,7 +3,10 @@
 Protocols: `1x1` (1 clip x 1 centre crop: Something-Something) and `10x3` (10 clips x
 3 crops, left / centre / right, scores averaged: Kinetics-400, UCF101, HMDB51). An
 ensemble (`--model a.keras b.keras`, e.g. the paper's 16-frame + 8-frame STW) averages
-the models' scores; each model reads clips of its own length. It reads every annotation
+the models' scores; each model reads clips as it was trained: its own length, size and
+the clip recipe saved with it (sampling, frame interval, short side, frame file names),
+which a given `--sampling`, `--frame-interval`, `--short-side` or `--frame-template`
+overrides, saying so. It reads every annotation
 format `train.py` reads, through the same pipeline (`keras_stw.data.video_dataset`:
 Grain without TensorFlow, tf.data with it), so any Keras backend works.
 
@@ -51,6 +54,16 @@ def main(argv=None) -> dict:
     # The loader of `python -m keras_stw predict`: a file that holds no clip model
     # is refused in one line naming it.
     models = [evaluation.load_clip_model(path) for path in args.model]
+    saved_names = getattr(models[0], "class_names", None)
+    if args.format == "list" and args.labels is None and saved_names is not None:
+        class_names = list(saved_names)  # A list file's labels are numbers: name them.
+    elif saved_names is not None and tuple(class_names) != tuple(saved_names):
+        print(
+            f"note: the labels of --format {args.format} override the class names saved "
+            f"in {args.model[0]}.",
+            file=sys.stderr,
+        )
+    specs = []
     for path, model in zip(args.model, models, strict=True):
         num_frames, image_size = evaluation.model_frames(model)
         if model.output_shape[-1] != len(class_names):
@@ -58,12 +71,16 @@ def main(argv=None) -> dict:
                 f"{path} predicts {model.output_shape[-1]} classes but the labels name "
                 f"{len(class_names)}; use the label file the model was trained with."
             )
-        print(f"{path}: {num_frames} frames of {image_size}x{image_size}")
+        specs.append(cli.clip_spec(args, getattr(model, "clip_spec", None)))
+        recipe = f"{specs[-1].sampling} sampling, short side {specs[-1].short_side}"
+        if specs[-1].sampling == "dense":
+            recipe += f", frame interval {specs[-1].frame_interval}"
+        print(f"{path}: {num_frames} frames of {image_size}x{image_size}, {recipe}")
     scores = evaluation.video_scores(
         models,
         records,
         protocol=args.protocol,
-        spec=cli.clip_spec(args),
+        spec=specs,
         batch_size=args.batch_size,
         on_error=args.on_error,
         engine=args.engine,

@@ -185,7 +185,7 @@ def load_arrays(dataset: data.SyntheticDataset, subset: str, num_frames: int):
     """Decodes a split into uint8 clips `(N, T, H, W, 3)` and int labels, TF-free."""
     records, _ = dataset.read(subset)
     clips = [
-        data.load_clip(r.path, num_frames=num_frames, training=False, total=r.num_frames)
+        data.load_clip(r.path, num_frames=num_frames, training=False, total=r.total_frames)
         for r in records
     ]
     return np.stack(clips), np.array([r.label for r in records], "int32")
@@ -428,7 +428,7 @@ def main(argv=None):
         task="temporal",
         num_classes=config.num_classes,
         videos_per_class=config.videos_per_class,
-        num_frames=config.num_frames,
+        total_frames=config.num_frames,
         size=config.size,
         val_fraction=config.val_fraction,
         seed=args.data_seed,

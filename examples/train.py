@@ -12,9 +12,13 @@ Grain worker processes under JAX and PyTorch (`--engine`), so TensorFlow is not 
 Everything goes to `--output-dir`: `backup/backup.keras` (model + optimizer, saved every
 `--save-freq` steps and every epoch), `checkpoints/epoch_NNN.keras`, `log.csv`,
 `tensorboard/` (when TensorFlow and TensorBoard are installed), and `model.keras` +
-`label_map.txt` at the end. Running the same command again after an interruption
-resumes from the last saved step and sees exactly the batches the interrupted run would
-have seen; a command with other model, data or optimizer settings is refused.
+`label_map.txt` at the end. The model carries its clip recipe (`--sampling`,
+`--frame-interval`, `--short-side`, `--frame-template`, frames and size) and its class
+names, so `python -m keras_stw predict` and `evaluate.py` read videos as it was trained.
+Running the same command again after an interruption resumes from the last saved step
+and sees exactly the batches the interrupted run would have seen; the clip recipe flags
+may be left out then (they are read from the saved model), and a command with other
+model, data or optimizer settings is refused.
 
 Data parallelism (`--distribute`): `keras.distribution.DataParallel` over all local
 devices on JAX, `tf.distribute.MirroredStrategy` on TensorFlow; `--batch-size` is the
@@ -34,8 +38,10 @@ Examples:
 
 import argparse
 import contextlib
+import json
 import os
 import sys
+import zipfile
 
 import keras
 
@@ -136,13 +142,15 @@ FLAG_RANGES = {
 }
 
 
-def build_model(args, recipe, num_classes, steps_per_epoch) -> keras.Model:
+def build_model(args, recipe, spec, class_names, steps_per_epoch) -> keras.Model:
     options = {"combination": args.combination, "shift_div": args.shift_div}
     options["ratios"] = tuple(args.ratios) if args.ratios else None
     model = keras_stw.create_model(
         args.model,
         num_frames=args.num_frames,
-        num_classes=num_classes,
+        num_classes=len(class_names),
+        clip_spec=spec,
+        class_names=class_names,
         weights=None if args.weights == "none" else args.weights,
         image_shape=(args.image_size, args.image_size, 3),
         stages=tuple(args.stages),
@@ -157,10 +165,27 @@ def build_model(args, recipe, num_classes, steps_per_epoch) -> keras.Model:
         loss="sparse_categorical_crossentropy",
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="top1"),
-            keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+            keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, len(class_names)), name="top5"),
         ],
     )
     return model
+
+
+def saved_clip_spec(output_dir) -> data.ClipSpec | None:
+    """The clip recipe of the model in the run's backup, which a resumed run reads.
+
+    `None` when there is no backup, or none with a recipe: a damaged backup is
+    reported by the resume itself, naming the file.
+    """
+    path = os.path.join(output_dir, "backup", "backup.keras")
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))["config"]["clip_spec"]
+        return data.ClipSpec.from_config(config)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def tensorboard_available() -> bool:
@@ -194,6 +219,7 @@ def main(argv=None) -> keras.Model:
     val = cli.read_split(args, "val", args.val_annotations)
     spec = cli.clip_spec(
         args,
+        saved_clip_spec(args.output_dir),
         num_frames=args.num_frames,
         training=True,
         image_size=args.image_size,
@@ -208,7 +234,7 @@ def main(argv=None) -> keras.Model:
             train, spec, repeat=True, seed=args.seed, initial_step=initial_step, **loader
         )
 
-    val_spec = spec.replace(training=False, flip=False, flip_label_map=None)
+    val_spec = spec.for_testing()
     val_ds = data.video_dataset(val.records, val_spec, **loader) if val else None
     validation_steps = -(-len(val.records) // recipe.batch_size) if val else None
     steps_per_epoch = args.steps_per_epoch or -(-len(train) // recipe.batch_size)
@@ -233,9 +259,12 @@ def main(argv=None) -> keras.Model:
     else:
         print("TensorBoard logs need `pip install tensorflow tensorboard`; writing log.csv only.")
     settings = {k: v for k, v in vars(args).items() if k not in RESUMABLE_CHANGES}
+    # The recipe as the run resolved it: flags left out on resume take the saved one.
+    settings = {k: v for k, v in settings.items() if k not in cli.RECIPE_FLAGS}
+    settings["clip_spec"] = spec.get_config()
     with parallel.scope if parallel else contextlib.nullcontext():
         model = training.fit_resumable(
-            lambda: build_model(args, recipe, len(class_names), steps_per_epoch),
+            lambda: build_model(args, recipe, spec, class_names, steps_per_epoch),
             train_data,
             directory=os.path.join(args.output_dir, "backup"),
             epochs=recipe.epochs,

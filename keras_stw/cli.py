@@ -20,6 +20,7 @@ from keras_stw.data import (
     AnnotationError,
     ClipSpec,
     DecodeError,
+    annotation_format,
     frame_template_of,
     original_errors,
     read_annotations,
@@ -31,6 +32,7 @@ from keras_stw.validation import check_number
 
 __all__ = [
     "DATA_FLAG_RANGES",
+    "RECIPE_FLAGS",
     "add_data_arguments",
     "check_flags",
     "clip_spec",
@@ -48,6 +50,10 @@ DATA_FLAG_RANGES = {
     "frame_interval": {"low": 1},
     "workers": {"low": 0},
 }
+
+# The options that set fields of the clip recipe, `ClipSpec`: left out, a program takes
+# them from the model (the recipe saved with it), else from `ClipSpec`'s defaults.
+RECIPE_FLAGS = ("short_side", "sampling", "frame_interval", "frame_template")
 
 # Errors whose message says what is wrong; others also name their type.
 _EXPECTED_ERRORS = (OSError, ValueError, DecodeError, AnnotationError)
@@ -71,7 +77,7 @@ def main(argv=None) -> int:
         0 on success, 1 on an error (printed to stderr as one line).
 
     Example:
-    >>> main(["predict", "demo.mp4", "--model", "model.keras", "--labels", "labels.txt"])
+    >>> main(["predict", "demo.mp4", "--model", "model.keras"])
     >>> main(["convert", "tsm_k400.pth", "--model", "tsm_resnet50", "--out", "tsm.keras"])
     """
     parser = argparse.ArgumentParser(prog="python -m keras_stw")
@@ -79,10 +85,11 @@ def main(argv=None) -> int:
     predict = commands.add_parser("predict", help="Top-5 classes of a video.")
     predict.add_argument("video", help="Video file or JPEG frame folder.")
     predict.add_argument("--model", required=True, help="A .keras clip model.")
-    predict.add_argument("--labels", required=True, help="Label map, one class a line.")
+    predict.add_argument("--labels", help="Label map. Default: the model's class names.")
     predict.add_argument("--num-frames", type=int, help="Check the model's clip length.")
     predict.add_argument("--protocol", choices=tuple(PROTOCOLS), default="1x1")
     predict.add_argument("--top-k", type=int, default=5, help="Classes shown, at least 1.")
+    _add_recipe_arguments(predict)
     convert = commands.add_parser("convert", help="A PyTorch ResNet checkpoint as .keras.")
     convert.add_argument("checkpoint", help="A .pth, .safetensors or .npz state dict.")
     convert.add_argument("--model", required=True, help="A zoo name, e.g. tsm_resnet50.")
@@ -182,13 +189,19 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--root", default="", help="Folder the annotation paths are in.")
     group.add_argument("--splits-dir", help="UCF101 / HMDB51 split files.")
     group.add_argument("--split", type=int, default=1, help="UCF101 / HMDB51 split.")
-    group.add_argument("--frame-template", help="Default: the format's frame file names.")
-    group.add_argument("--short-side", type=int, default=256)
-    group.add_argument("--sampling", choices=SAMPLINGS, default="segment")
-    group.add_argument("--frame-interval", type=int, default=1, help="Dense sampling.")
+    _add_recipe_arguments(group)
     group.add_argument("--on-error", choices=ON_ERROR, default="raise")
     group.add_argument("--engine", choices=ENGINES, default="auto")
     group.add_argument("--workers", type=int, help="Decoding processes (Grain) or threads.")
+
+
+def _add_recipe_arguments(group):
+    """The `RECIPE_FLAGS`: unset (`None`) unless given, so a given one can be told apart."""
+    saved = "Default: the model's recipe, else"
+    group.add_argument("--frame-template", help=f"{saved} the format's frame file names.")
+    group.add_argument("--short-side", type=int, help=f"{saved} 256.")
+    group.add_argument("--sampling", choices=SAMPLINGS, help=f"{saved} segment.")
+    group.add_argument("--frame-interval", type=int, help=f"Dense sampling. {saved} 1.")
 
 
 def check_flags(args: argparse.Namespace, ranges: dict) -> None:
@@ -228,7 +241,8 @@ def read_split(args: argparse.Namespace, subset: str, annotation_file: str | Non
     Example:
     >>> train = read_split(args, "train", args.train_annotations)
     """
-    if subset == "val" and annotation_file is None and args.format not in ("ucf101", "hmdb51"):
+    split_folder = annotation_format(args.format).split_folder
+    if subset == "val" and annotation_file is None and not split_folder:
         return None
     return read_annotations(
         args.format,
@@ -241,12 +255,19 @@ def read_split(args: argparse.Namespace, subset: str, annotation_file: str | Non
     )
 
 
-def clip_spec(args: argparse.Namespace, **fields) -> ClipSpec:
-    """The `ClipSpec` of the options of `add_data_arguments`, with other `fields`.
+def clip_spec(args: argparse.Namespace, recipe: ClipSpec | None = None, **fields) -> ClipSpec:
+    """The `ClipSpec` of a saved recipe and the `RECIPE_FLAGS` given, with other `fields`.
+
+    A flag left out takes the recipe's value; a flag given wins, and when it disagrees
+    with the recipe the program says so on stderr, in one line. Without a recipe (a
+    new run, a model saved by keras-stw 0.1.0), flags left out take `ClipSpec`'s
+    defaults, and the frame file names those of `--format`.
 
     Args:
         args: the parsed options: `--short-side`, `--sampling`, `--frame-interval` and
-            `--frame-template` (by default, the frame file names of `--format`).
+            `--frame-template`, `None` when not given.
+        recipe: `ClipSpec`. The recipe saved with the model or the run. Defaults to
+            `None`.
         **fields: the program's own `ClipSpec` fields, e.g. `num_frames=8,
             training=True`.
 
@@ -255,14 +276,18 @@ def clip_spec(args: argparse.Namespace, **fields) -> ClipSpec:
 
     Example:
     >>> spec = clip_spec(args, num_frames=args.num_frames, training=True)
+    >>> spec = clip_spec(args, model.clip_spec)
     """
-    return ClipSpec(
-        short_side=args.short_side,
-        sampling=args.sampling,
-        frame_interval=args.frame_interval,
-        frame_template=args.frame_template or frame_template_of(args.format),
-        **fields,
-    )
+    base = recipe or ClipSpec(frame_template=frame_template_of(getattr(args, "format", "")))
+    given = {name: getattr(args, name) for name in RECIPE_FLAGS if getattr(args, name) is not None}
+    for name, value in given.items():
+        if recipe is not None and value != getattr(recipe, name):
+            print(
+                f"note: --{name.replace('_', '-')} {value} overrides the saved recipe's "
+                f"{name}={getattr(recipe, name)!r}.",
+                file=sys.stderr,
+            )
+    return base.replace(**given, **fields)
 
 
 def _check_flag(flag, value, minimum, why=""):
@@ -273,7 +298,8 @@ def _check_flag(flag, value, minimum, why=""):
 def _predict(args):
     _check_flag("--top-k", args.top_k, 1)
     _check_flag("--num-frames", args.num_frames, 1)
-    if not os.path.exists(args.labels):
+    check_flags(args, {name: DATA_FLAG_RANGES[name] for name in ("short_side", "frame_interval")})
+    if args.labels is not None and not os.path.exists(args.labels):
         raise FileNotFoundError(f"{args.labels}: no such label map file.")
     if not os.path.exists(args.video):
         raise FileNotFoundError(f"{args.video}: no such video file or frame folder.")
@@ -281,7 +307,6 @@ def _predict(args):
     import keras_stw  # noqa: F401  (registers the custom layers for loading)
     from keras_stw import evaluation
 
-    class_names = read_label_map(args.labels)
     model = evaluation.load_clip_model(args.model)
     num_frames, _ = evaluation.model_frames(model)
     if args.num_frames is not None and args.num_frames != num_frames:
@@ -289,11 +314,32 @@ def _predict(args):
             f"{args.model} takes clips of {num_frames} frames. Received: "
             f"--num-frames {args.num_frames}"
         )
+    class_names = _class_names(args.labels, model, args.model)
+    spec = clip_spec(args, getattr(model, "clip_spec", None))
     predictions = evaluation.predict_video(
-        model, args.video, class_names, top_k=args.top_k, protocol=args.protocol
+        model, args.video, class_names, top_k=args.top_k, protocol=args.protocol, spec=spec
     )
     width = max(len(name) for name, _ in predictions)
     return [f"{name:<{width}}  {score:.4f}" for name, score in predictions]
+
+
+def _class_names(labels, model, model_path):
+    """The label map's class names if given (it wins, and says so), else the model's."""
+    saved = getattr(model, "class_names", None)
+    if labels is None:
+        if saved is None:
+            raise ValueError(
+                f"{model_path} was saved without class names (keras-stw 0.1.0?): "
+                "pass --labels, the label map it was trained with."
+            )
+        return list(saved)
+    class_names = read_label_map(labels)
+    if saved is not None and tuple(class_names) != tuple(saved):
+        print(
+            f"note: --labels {labels} overrides the class names saved in {model_path}.",
+            file=sys.stderr,
+        )
+    return class_names
 
 
 def _convert(args):

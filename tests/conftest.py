@@ -31,7 +31,7 @@ def synthetic(tmp_path_factory):
     """4 classes, 3 videos each (2 train, 1 val), 8 frames of 32x32, as mp4 files."""
     directory = tmp_path_factory.mktemp("synthetic")
     return data.write_synthetic_dataset(
-        str(directory), num_classes=4, videos_per_class=3, num_frames=8, size=32
+        str(directory), num_classes=4, videos_per_class=3, total_frames=8, size=32
     )
 
 

@@ -139,6 +139,13 @@ def test_every_bad_input_gives_one_line_and_status_1(
         "--num-frames must be at least 1. Received: --num-frames 0": [
             *(video, *model, *labels, "--num-frames", "0"),
         ],
+        "stw8.keras was saved without class names (keras-stw 0.1.0?): pass --labels": [
+            video,
+            *model,
+        ],
+        "`--frame-interval` must be a number in [1, inf). Received: --frame-interval=0": [
+            *(video, *model, *labels, "--frame-interval", "0"),
+        ],
     }
     for message, argv in cases.items():
         assert cli.main(["predict", *argv]) == 1, message

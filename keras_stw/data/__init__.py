@@ -44,7 +44,13 @@ from keras_stw.data.decode import (
     read_video_frames,
 )
 from keras_stw.data.errors import original_errors
-from keras_stw.data.formats import FORMATS, frame_template_of, read_annotations
+from keras_stw.data.formats import (
+    FORMATS,
+    AnnotationFormat,
+    annotation_format,
+    frame_template_of,
+    read_annotations,
+)
 from keras_stw.data.sampling import SAMPLINGS, dense_indices, sample_indices, segment_indices
 from keras_stw.data.skipped import SkippedVideos
 from keras_stw.data.synthetic import (
@@ -66,6 +72,7 @@ __all__ = [
     "TEMPORAL_PAIRS",
     "TSN_SCALES",
     "AnnotationError",
+    "AnnotationFormat",
     "Annotations",
     "ClipBatches",
     "ClipSpec",
@@ -73,6 +80,7 @@ __all__ = [
     "SkippedVideos",
     "SyntheticDataset",
     "VideoRecord",
+    "annotation_format",
     "count_frames",
     "crop_and_resize",
     "dense_indices",

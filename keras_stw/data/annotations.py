@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import warnings
 from typing import NamedTuple
 
 ON_ERROR = ("raise", "skip")
@@ -25,22 +26,62 @@ class AnnotationError(ValueError):
     """A malformed annotation; the message names the file and line."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class VideoRecord:
     """One annotated video.
 
     Args:
         path: str. Video file or JPEG frame folder.
         label: int. Class index; `-1` when the annotation has no label (test sets).
-        num_frames: int or `None`. Frame count from the annotation, or `None` to
-            count the frames when the video is read. Defaults to `None`.
+        total_frames: int or `None`. The video's length, its frame count from the
+            annotation, or `None` to count the frames when the video is read.
+            Defaults to `None`.
         origin: str. Where the record comes from, `"file:line"`. Defaults to `""`.
+        num_frames: deprecated name of `total_frames`, from keras-stw 0.1.0 (a clip's
+            length `T` is `ClipSpec.num_frames`; a video's is `total_frames`).
+
+    Example:
+    >>> VideoRecord("a.mp4", 3, total_frames=120).total_frames
+    120
     """
 
     path: str
     label: int
-    num_frames: int | None = None
+    total_frames: int | None = None
     origin: str = ""
+
+    def __init__(self, path, label, total_frames=None, origin="", *, num_frames=None):
+        if num_frames is not None:
+            if total_frames is not None:
+                raise ValueError(
+                    "Pass the video's length once, as `total_frames`; `num_frames` is its "
+                    f"deprecated name. Received: total_frames={total_frames!r}, "
+                    f"num_frames={num_frames!r}"
+                )
+            _warn_num_frames()
+            total_frames = num_frames
+        # Frozen: set as the generated `__init__` would.
+        for name, value in zip(
+            ("path", "label", "total_frames", "origin"),
+            (path, label, total_frames, origin),
+            strict=True,
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def num_frames(self) -> int | None:
+        """Deprecated name of `total_frames`."""
+        _warn_num_frames()
+        return self.total_frames
+
+
+def _warn_num_frames():
+    warnings.warn(
+        "`VideoRecord.num_frames` is deprecated: the video's length is `total_frames` "
+        "(`num_frames` is a clip's length, `ClipSpec.num_frames`).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class Annotations(NamedTuple):
@@ -77,7 +118,7 @@ def read_list(
     class_names: list[str] | None = None,
     on_error: str = "raise",
 ) -> Annotations:
-    """Reads a generic list: `path label` or `path num_frames label` per line.
+    """Reads a generic list: `path label` or `path total_frames label` per line.
 
     Paths may contain spaces: the label (and frame count) are the last fields.
 

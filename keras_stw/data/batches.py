@@ -39,7 +39,7 @@ class ClipBatches:
 
     Args:
         source: `Annotations`, or a list of `VideoRecord`, of `(path, label)` /
-            `(path, label, num_frames)` tuples or of paths (unlabelled).
+            `(path, label, total_frames)` tuples or of paths (unlabelled).
         spec: `ClipSpec`. The clip each video gives.
         batch_size: int. Videos per batch.
         seed: int. Seed of the pass orders, the sampling and the augmentation.
@@ -179,13 +179,13 @@ class ClipBatches:
         )
 
     def _load(self, record, seed):
-        if not record.num_frames:
+        if not record.total_frames:
             # Counted once per process: counting a frame folder lists it.
             if record.path not in self._frame_counts:
                 self._frame_counts[record.path] = count_frames(
                     record.path, self.spec.frame_template, self.spec.frame_start
                 )
-            record = dataclasses.replace(record, num_frames=self._frame_counts[record.path])
+            record = dataclasses.replace(record, total_frames=self._frame_counts[record.path])
         return self.spec.load(record, seed, self.threads)
 
 
@@ -199,14 +199,14 @@ def as_records(source) -> list[VideoRecord]:
 
     Args:
         source: `Annotations`, or a list of `VideoRecord`s, `(path, label)` /
-            `(path, label, num_frames)` tuples or paths (unlabelled: label `-1`).
+            `(path, label, total_frames)` tuples or paths (unlabelled: label `-1`).
 
     Returns:
         list of `VideoRecord`.
 
     Example:
     >>> as_records(["a.mp4"])
-    [VideoRecord(path='a.mp4', label=-1, num_frames=None, origin='')]
+    [VideoRecord(path='a.mp4', label=-1, total_frames=None, origin='')]
     """
     if isinstance(source, Annotations):
         source = source.records

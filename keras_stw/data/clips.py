@@ -19,38 +19,30 @@ from keras_stw.validation import check_positive_int
 
 def load_clip(
     path: str,
+    spec: "ClipSpec | None" = None,
     *,
-    num_frames: int,
-    training: bool,
     rng: np.random.Generator | None = None,
     total: int | None = None,
-    sampling: str = "segment",
-    frame_interval: int = 1,
-    num_clips: int = 1,
-    frame_template: str = decode.FRAME_TEMPLATE,
-    frame_start: int = 1,
     threads: int | None = None,
+    **fields,
 ) -> np.ndarray:
-    """Reads the frames of `num_clips` sampled clips of one video.
+    """Reads the frames of a spec's `num_clips` sampled clips of one video, uncropped.
 
     Each distinct frame is decoded once, even when clips overlap or short videos
-    repeat frames.
+    repeat frames. The spec says which frames: `num_frames`, `training`, `sampling`,
+    `frame_interval`, `num_clips`, `frame_template` and `frame_start`; its crop
+    fields are `ClipSpec.load`'s.
 
     Args:
         path: str. Video file or JPEG frame folder.
-        num_frames: int. Frames per clip, `T`.
-        training: bool. Random (`True`) or deterministic test sampling.
-        rng: `np.random.Generator`. Needed when `training`. Defaults to `None`.
+        spec: `ClipSpec`. The clip recipe. Defaults to `None`: `ClipSpec(**fields)`.
+        rng: `np.random.Generator`. Needed when `spec.training`. Defaults to `None`.
         total: int. The video's frame count if known (from the annotation).
             Defaults to `None`: counted with `decode.count_frames`.
-        sampling: str. `"segment"` or `"dense"`. Defaults to `"segment"`.
-        frame_interval: int. Step of dense sampling. Defaults to `1`.
-        num_clips: int. Test views along time. Defaults to `1`.
-        frame_template: str. Frame file pattern of a folder. Defaults to
-            `"img_{:05d}.jpg"`.
-        frame_start: int. Number of a folder's first frame. Defaults to `1`.
         threads: int. FFmpeg decoding threads of a video file. Defaults to `None`:
             OpenCV's choice.
+        **fields: `ClipSpec` fields that replace the spec's, e.g. `num_frames=8,
+            training=False` (keras-stw 0.1.0's keywords).
 
     Returns:
         uint8 RGB array `(num_clips * num_frames, H, W, 3)`, clip after clip.
@@ -59,22 +51,25 @@ def load_clip(
         decode.DecodeError: the video cannot be read; the message names the file.
 
     Example:
+    >>> load_clip("demo.mp4", ClipSpec(num_frames=8)).shape
+    (8, 256, 340, 3)
     >>> load_clip("demo.mp4", num_frames=8, training=False).shape
     (8, 256, 340, 3)
     """
+    spec = ClipSpec(**fields) if spec is None else spec.replace(**fields)
     if not total:
-        total = decode.count_frames(path, frame_template, frame_start)
+        total = decode.count_frames(path, spec.frame_template, spec.frame_start)
     indices = sample_indices(
         total,
-        num_frames,
-        sampling=sampling,
-        training=training,
+        spec.num_frames,
+        sampling=spec.sampling,
+        training=spec.training,
         rng=rng,
-        frame_interval=frame_interval,
-        num_clips=num_clips,
+        frame_interval=spec.frame_interval,
+        num_clips=spec.num_clips,
     )
     return decode.read_frames(
-        path, indices.reshape(-1), frame_template, frame_start, threads=threads
+        path, indices.reshape(-1), spec.frame_template, spec.frame_start, threads=threads
     )
 
 
@@ -150,6 +145,76 @@ class ClipSpec:
         if self.flip_label_map is not None:
             object.__setattr__(self, "flip_label_map", tuple(self.flip_label_map))
 
+    def get_config(self) -> dict:
+        """The spec as a JSON-serializable dict: what a `.keras` file saves.
+
+        `VideoResNet(clip_spec=...)` stores it in its config, so the recipe of a
+        model's clips travels with its weights.
+
+        Returns:
+            dict. Every field, tuples as lists.
+
+        Example:
+        >>> ClipSpec.from_config(ClipSpec(sampling="dense").get_config())
+        ClipSpec(num_frames=8, ..., sampling='dense', ...)
+        """
+        config = dataclasses.asdict(self)
+        config["scales"] = list(self.scales)
+        if self.flip_label_map is not None:
+            config["flip_label_map"] = list(self.flip_label_map)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ClipSpec":
+        """Makes a spec from `get_config`'s dict.
+
+        Args:
+            config: dict. Fields of `ClipSpec`; those left out take their defaults.
+
+        Returns:
+            `ClipSpec`.
+
+        Raises:
+            ValueError: `config` is no dict or names a field `ClipSpec` does not have.
+
+        Example:
+        >>> ClipSpec.from_config({"num_frames": 16, "sampling": "dense"}).num_frames
+        16
+        """
+        fields = {field.name for field in dataclasses.fields(cls)}
+        if not isinstance(config, dict) or not set(config) <= fields:
+            unknown = sorted(set(config) - fields) if isinstance(config, dict) else config
+            raise ValueError(
+                f"A clip spec's config is a dict of fields among {sorted(fields)}. "
+                f"Received: clip_spec={config!r} (unknown: {unknown!r})"
+            )
+        return cls(**config)
+
+    def for_testing(self, num_clips: int = 1, num_crops: int = 1) -> "ClipSpec":
+        """The test views of the clips this spec makes: same frames, sampling and sizes.
+
+        Training's randomness (sampling, crops, flips) is off, and `num_clips x
+        num_crops` views are cut as evaluation protocols ask.
+
+        Args:
+            num_clips: int. Views along time. Defaults to `1`.
+            num_crops: int. Crops across the frame, 1 or 3. Defaults to `1`.
+
+        Returns:
+            `ClipSpec` with `training=False`.
+
+        Example:
+        >>> ClipSpec(training=True, flip=True).for_testing(10, 3).views
+        30
+        """
+        return self.replace(
+            training=False,
+            flip=False,
+            flip_label_map=None,
+            num_clips=num_clips,
+            num_crops=num_crops,
+        )
+
     def replace(self, **changes) -> "ClipSpec":
         """Returns a copy with `changes`, e.g. the test clips of a training spec.
 
@@ -189,19 +254,7 @@ class ClipSpec:
                 the file.
         """
         rng = np.random.default_rng(seed) if self.training else None
-        frames = load_clip(
-            record.path,
-            num_frames=self.num_frames,
-            training=self.training,
-            rng=rng,
-            total=record.num_frames,
-            sampling=self.sampling,
-            frame_interval=self.frame_interval,
-            num_clips=self.num_clips,
-            frame_template=self.frame_template,
-            frame_start=self.frame_start,
-            threads=threads,
-        )
+        frames = load_clip(record.path, self, rng=rng, total=record.total_frames, threads=threads)
         if self.training:
             return augment.train_augment(
                 frames,

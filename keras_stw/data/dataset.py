@@ -55,7 +55,7 @@ def video_dataset(
 
     Args:
         source: `Annotations` from a reader of `keras_stw.data`, or a list of
-            `VideoRecord` or of `(path, label)` / `(path, label, num_frames)` tuples.
+            `VideoRecord` or of `(path, label)` / `(path, label, total_frames)` tuples.
             A path is a video file (mp4, avi, webm, mkv, ...) or a JPEG frame folder.
         spec: `ClipSpec`. The clips to make. Defaults to `None`:
             `ClipSpec(**clip_options)`.

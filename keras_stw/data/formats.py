@@ -2,17 +2,112 @@
 
 The programs (`examples/train.py`, `examples/evaluate.py`) and anyone who takes a format
 on a command line pick the reader here, so every format one program reads the other
-reads too. A new dataset format is a reader in `annotations.py` plus a line here.
+reads too. The formats are a table, name -> `AnnotationFormat`: a new dataset format is
+a reader in `annotations.py` plus a row here.
 """
+
+import dataclasses
+from collections.abc import Callable
 
 from keras_stw.data import annotations
 from keras_stw.data.annotations import AnnotationError, Annotations
 from keras_stw.data.decode import FRAME_TEMPLATE
 
-FORMATS = ("list", "sthv1", "sthv2", "kinetics", "ucf101", "hmdb51")
 SUBSETS = ("train", "val")
-# Frame file names of the formats that come as JPEG frame folders, when not mmaction2's.
-_FRAME_TEMPLATES = {"sthv1": "{:05d}.jpg"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotationFormat:
+    """How a dataset format is read: one row of the table of `FORMATS`.
+
+    Args:
+        read: callable. `read(source, labels, root, subset, split, on_error)` ->
+            `Annotations`, where `source` is the annotation file, or the split folder
+            when `split_folder`.
+        labels: str. `"required"` or `"optional"` label file.
+        split_folder: bool. Splits come from a split folder (`splits_dir`, `split`)
+            rather than one annotation file per split; `"val"` is the test list.
+        frame_template: str. File names of the format's JPEG frame folders.
+            Defaults to mmaction2's `"img_{:05d}.jpg"`.
+    """
+
+    read: Callable[..., Annotations]
+    labels: str
+    split_folder: bool = False
+    frame_template: str = FRAME_TEMPLATE
+
+
+def _label_map(labels):
+    return annotations.read_label_map(labels) if labels else None
+
+
+def _split_subset(subset):
+    return "train" if subset == "train" else "test"
+
+
+_TABLE = {
+    "list": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_list(
+            source, root, _label_map(labels), on_error
+        ),
+        labels="optional",
+    ),
+    "sthv1": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_something_v1(
+            source, labels, root, on_error
+        ),
+        labels="required",
+        frame_template="{:05d}.jpg",
+    ),
+    "sthv2": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_something_v2(
+            source, labels, root, on_error=on_error
+        ),
+        labels="required",
+    ),
+    "kinetics": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_kinetics_csv(
+            source, root, class_names=_label_map(labels), on_error=on_error
+        ),
+        labels="optional",
+    ),
+    "ucf101": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_ucf101(
+            source, root, split=split, subset=_split_subset(subset), on_error=on_error
+        ),
+        labels="none",
+        split_folder=True,
+    ),
+    "hmdb51": AnnotationFormat(
+        lambda source, labels, root, subset, split, on_error: annotations.read_hmdb51(
+            source, root, split=split, subset=_split_subset(subset), on_error=on_error
+        ),
+        labels="none",
+        split_folder=True,
+    ),
+}
+FORMATS = tuple(_TABLE)
+
+
+def annotation_format(format: str) -> AnnotationFormat:
+    """The table row of a format name: its reader, label file and frame file names.
+
+    Args:
+        format: str. One of `FORMATS`.
+
+    Returns:
+        `AnnotationFormat`.
+
+    Raises:
+        ValueError: `format` is not one of `FORMATS`.
+
+    Example:
+    >>> annotation_format("ucf101").split_folder
+    True
+    """
+    if format not in _TABLE:
+        raise ValueError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
+    return _TABLE[format]
 
 
 def read_annotations(
@@ -59,30 +154,18 @@ def read_annotations(
     >>> train = read_annotations("sthv2", "train", annotation_file="train.json",
     ...     labels="labels.json", root="videos")
     """
-    if format not in FORMATS:
-        raise ValueError(f"`format` must be one of {FORMATS}. Received: format={format!r}")
+    row = annotation_format(format)
     if subset not in SUBSETS:
         raise ValueError(f"`subset` must be one of {SUBSETS}. Received: subset={subset!r}")
-    if format in ("ucf101", "hmdb51"):
+    if row.split_folder:
         if splits_dir is None:
             raise AnnotationError(f"The {format} format needs its split folder (`splits_dir`).")
-        reader = annotations.read_ucf101 if format == "ucf101" else annotations.read_hmdb51
-        split_subset = "train" if subset == "train" else "test"
-        return reader(splits_dir, root, split=split, subset=split_subset, on_error=on_error)
+        return row.read(splits_dir, labels, root, subset, split, on_error)
     if annotation_file is None:
         raise AnnotationError(f"The {format} format needs the {subset} annotation file.")
-    if format in ("sthv1", "sthv2") and labels is None:
+    if row.labels == "required" and labels is None:
         raise AnnotationError(f"The {format} format needs its label file (`labels`).")
-    if format == "sthv1":
-        return annotations.read_something_v1(annotation_file, labels, root, on_error)
-    if format == "sthv2":
-        return annotations.read_something_v2(annotation_file, labels, root, on_error=on_error)
-    class_names = annotations.read_label_map(labels) if labels else None
-    if format == "list":
-        return annotations.read_list(annotation_file, root, class_names, on_error)
-    return annotations.read_kinetics_csv(
-        annotation_file, root, class_names=class_names, on_error=on_error
-    )
+    return row.read(annotation_file, labels, root, subset, split, on_error)
 
 
 def frame_template_of(format: str) -> str:
@@ -99,4 +182,4 @@ def frame_template_of(format: str) -> str:
     >>> frame_template_of("sthv1")
     '{:05d}.jpg'
     """
-    return _FRAME_TEMPLATES.get(format, FRAME_TEMPLATE)
+    return _TABLE[format].frame_template if format in _TABLE else FRAME_TEMPLATE

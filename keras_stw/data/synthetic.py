@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import multiprocessing
 import os
+import warnings
 
 import cv2
 import numpy as np
@@ -59,7 +60,7 @@ class SyntheticDataset:
 
     Args:
         directory: str. The dataset's folder; list paths are relative to it.
-        train_list: str. Generic list (`path num_frames label`) of the train split.
+        train_list: str. Generic list (`path total_frames label`) of the train split.
         val_list: str. Generic list of the validation split.
         label_map: str. Class names, one a line.
         class_names: list of str. The class names, in label order.
@@ -89,13 +90,14 @@ def write_synthetic_dataset(
     task: str = "reversal",
     num_classes: int = 8,
     videos_per_class: int = 40,
-    num_frames: int = 16,
+    total_frames: int = 16,
     size: int | tuple[int, int] = 64,
     val_fraction: float = 0.25,
     distractor: bool = True,
     fps: int = 8,
     seed: int = 0,
     workers: int = 1,
+    num_frames: int | None = None,
 ) -> SyntheticDataset:
     """Writes a synthetic temporal benchmark as mp4 files and list files.
 
@@ -109,7 +111,7 @@ def write_synthetic_dataset(
             Defaults to `8`.
         videos_per_class: int. Videos per class, train and validation together.
             Defaults to `40`.
-        num_frames: int. Frames per video. Defaults to `16`.
+        total_frames: int. Frames per video. Defaults to `16`.
         size: int or `(height, width)`. Frame size. Defaults to `64`.
         val_fraction: float. Share of each class's videos in the validation split.
             Defaults to `0.25`.
@@ -120,6 +122,7 @@ def write_synthetic_dataset(
         workers: int. Processes that render and write the videos (started with
             "spawn", so safe after a GPU backend has started). Every video depends on
             `seed` alone, so the files are the same for any number. Defaults to `1`.
+        num_frames: deprecated name of `total_frames`, from keras-stw 0.1.0.
 
     Returns:
         A `SyntheticDataset`.
@@ -130,6 +133,14 @@ def write_synthetic_dataset(
     >>> names[:2]
     ['moving left to right', 'moving right to left']
     """
+    if num_frames is not None:
+        warnings.warn(
+            "`num_frames` of `write_synthetic_dataset` is deprecated: pass the videos' "
+            "length as `total_frames` (`num_frames` is a clip's length).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        total_frames = num_frames
     if task not in TASKS:
         raise ValueError(f"`task` must be one of {sorted(TASKS)}. Received: task={task!r}")
     pairs, reversal_pairs = TASKS[task]
@@ -138,10 +149,10 @@ def write_synthetic_dataset(
             f"`num_classes` must be even, from 2 to {2 * len(pairs)} for task={task!r}. "
             f"Received: num_classes={num_classes}"
         )
-    if videos_per_class < 1 or num_frames < 2:
+    if videos_per_class < 1 or total_frames < 2:
         raise ValueError(
             "Need at least 1 video per class and 2 frames per video. Received: "
-            f"videos_per_class={videos_per_class}, num_frames={num_frames}"
+            f"videos_per_class={videos_per_class}, total_frames={total_frames}"
         )
     if workers < 1:
         raise ValueError(f"`workers` must be at least 1. Received: workers={workers}")
@@ -154,7 +165,7 @@ def write_synthetic_dataset(
         _write_pair_videos,
         directory=directory,
         task=task,
-        shape=(num_frames, height, width),
+        shape=(total_frames, height, width),
         distractor=distractor,
         fps=fps,
         seed=seed,
@@ -168,7 +179,7 @@ def write_synthetic_dataset(
     lines = {"train": [], "val": []}
     for (_, j), videos in zip(jobs, written, strict=True):
         subset = "val" if j >= videos_per_class - num_val else "train"
-        lines[subset] += [f"{name} {num_frames} {label}" for name, label in videos]
+        lines[subset] += [f"{name} {total_frames} {label}" for name, label in videos]
     paths = {}
     for subset, content in (*lines.items(), ("label_map", class_names)):
         paths[subset] = os.path.join(directory, f"{subset}.txt")

@@ -50,6 +50,29 @@ def model_frames(model: keras.Model) -> tuple[int, int]:
     return shape[1], shape[2]
 
 
+def model_clip_spec(model: keras.Model) -> ClipSpec:
+    """The recipe of a model's clips: the one saved with it, else `ClipSpec`'s defaults.
+
+    A `VideoResNet` trained by `examples/train.py` carries its `clip_spec` (sampling,
+    frame interval, short side, frame file names); a model without one (a `.keras`
+    file of keras-stw 0.1.0, a model of your own) gets the defaults keras-stw 0.1.0
+    read every model with. Either way the frame count and size are the model's.
+
+    Args:
+        model: a clip `keras.Model`, see `model_frames`.
+
+    Returns:
+        `ClipSpec` with `training=False`.
+
+    Example:
+    >>> model_clip_spec(keras.saving.load_model("runs/dense/model.keras")).sampling
+    'dense'
+    """
+    num_frames, image_size = model_frames(model)
+    spec = getattr(model, "clip_spec", None) or ClipSpec()
+    return spec.for_testing().replace(num_frames=num_frames, image_size=image_size)
+
+
 def load_clip_model(path: str) -> keras.Model:
     """Loads a `.keras` clip classifier; a file that holds none raises one error naming it.
 
@@ -101,7 +124,7 @@ def video_scores(
     source,
     *,
     protocol: str = "1x1",
-    spec: ClipSpec | None = None,
+    spec: ClipSpec | list | None = None,
     batch_size: int = 8,
     on_error: str = "raise",
     engine: str = "auto",
@@ -118,13 +141,14 @@ def video_scores(
     Args:
         models: a `keras.Model` or a list of them, with the same classes.
         source: `Annotations`, or a list of video paths, `VideoRecord`s or
-            `(path, label[, num_frames])` tuples.
+            `(path, label[, total_frames])` tuples.
         protocol: str. `"1x1"` (1 clip x 1 centre crop) or `"10x3"` (10 clips x
             3 crops). Defaults to `"1x1"`.
-        spec: `ClipSpec`. How the videos were sampled and cropped in training
-            (`short_side`, `sampling`, `frame_interval`, `frame_template`,
-            `frame_start`); its frame count, size and views are each model's and the
-            protocol's. Defaults to `None`: `ClipSpec()`.
+        spec: `ClipSpec`, or a list of one per model. How the videos were sampled
+            and cropped in training (`short_side`, `sampling`, `frame_interval`,
+            `frame_template`, `frame_start`); its frame count, size and views are each
+            model's and the protocol's. Defaults to `None`: each model's own recipe,
+            `model_clip_spec(model)`.
         batch_size: int. Videos per forward pass (times the protocol's views).
             Defaults to `8`.
         on_error: str. `"raise"` on an unreadable video, or `"skip"` it: its row
@@ -154,22 +178,24 @@ def video_scores(
     if len(num_classes) != 1:
         raise ValueError(f"The ensemble's models differ in classes: {sorted(num_classes)}")
     records = as_records(source)
-    spec = spec or ClipSpec()
+    specs = spec if isinstance(spec, (list, tuple)) else [spec] * len(models)
+    if len(specs) != len(models):
+        raise ValueError(
+            f"`spec` must be one `ClipSpec` or one per model ({len(models)}). "
+            f"Received: {len(specs)} specs"
+        )
     # Each clip comes back with its video's index in place of its label, so the scores
     # of a skipped video stay empty instead of shifting the rows that follow.
     indexed = [dataclasses.replace(r, label=i) for i, r in enumerate(records)]
     num_clips, num_crops = PROTOCOLS[protocol]
     total = np.zeros((len(records), num_classes.pop()), np.float64)
-    for model in models:
+    for model, spec in zip(models, specs, strict=True):
         num_frames, image_size = model_frames(model)
-        model_spec = dataclasses.replace(
-            spec,
+        spec = spec or model_clip_spec(model)
+        model_spec = spec.for_testing(num_clips, num_crops).replace(
             num_frames=num_frames,
             image_size=image_size,
             short_side=max(spec.short_side, image_size),
-            num_clips=num_clips,
-            num_crops=num_crops,
-            training=False,
         )
         scores = np.full_like(total, np.nan)
         dataset = video_dataset(

@@ -7,7 +7,7 @@ client of a served model should send (see the README's serving section).
 
 import numpy as np
 
-from keras_stw.data import FRAME_TEMPLATE, ClipSpec, VideoRecord
+from keras_stw.data import ClipSpec, VideoRecord
 
 # Test protocols: (clips along time, crops across the frame).
 PROTOCOLS = {"1x1": (1, 1), "10x3": (10, 3)}
@@ -15,17 +15,10 @@ PROTOCOLS = {"1x1": (1, 1), "10x3": (10, 3)}
 
 def video_views(
     path: str,
+    spec: ClipSpec | None = None,
     *,
-    num_frames: int,
-    image_size: int = 224,
-    short_side: int = 256,
-    num_clips: int = 1,
-    num_crops: int = 1,
     total: int | None = None,
-    sampling: str = "segment",
-    frame_interval: int = 1,
-    frame_template: str = FRAME_TEMPLATE,
-    frame_start: int = 1,
+    **fields,
 ) -> np.ndarray:
     """Reads the test views of one video.
 
@@ -37,17 +30,14 @@ def video_views(
 
     Args:
         path: str. Video file or JPEG frame folder.
-        num_frames: int. Frames per clip, `T`.
-        image_size: int. Crop size. Defaults to `224`.
-        short_side: int. Short side before cropping. Defaults to `256`.
-        num_clips: int. Clips along time. Defaults to `1`.
-        num_crops: int. 1 or 3. Defaults to `1`.
+        spec: `ClipSpec`. The clip recipe, e.g. a model's
+            (`keras_stw.evaluation.model_clip_spec(model)`); its test views are
+            taken. Defaults to `None`: `ClipSpec(**fields)`.
         total: int. Frame count if known. Defaults to `None`: counted.
-        sampling: str. `"segment"` (TSN) or `"dense"`. Defaults to `"segment"`.
-        frame_interval: int. Step of dense sampling. Defaults to `1`.
-        frame_template: str. Frame file pattern of a folder. Defaults to
-            `"img_{:05d}.jpg"`.
-        frame_start: int. Number of a folder's first frame. Defaults to `1`.
+        **fields: `ClipSpec` fields that replace the spec's: `num_frames`,
+            `image_size`, `short_side`, `num_clips`, `num_crops`, `sampling`,
+            `frame_interval`, `frame_template`, `frame_start` (keras-stw 0.1.0's
+            keywords).
 
     Returns:
         uint8 array `(num_clips * num_crops, T, image_size, image_size, 3)`, clip major.
@@ -58,17 +48,10 @@ def video_views(
     Example:
     >>> video_views("demo.mp4", num_frames=8, num_clips=10, num_crops=3).shape
     (30, 8, 224, 224, 3)
+    >>> video_views("demo.mp4", model_clip_spec(model)).shape
+    (1, 8, 224, 224, 3)
     """
-    spec = ClipSpec(
-        num_frames=num_frames,
-        image_size=image_size,
-        short_side=short_side,
-        sampling=sampling,
-        frame_interval=frame_interval,
-        num_clips=num_clips,
-        num_crops=num_crops,
-        frame_template=frame_template,
-        frame_start=frame_start,
-    )
+    spec = (spec or ClipSpec()).replace(training=False, flip=False, flip_label_map=None)
+    spec = spec.replace(**fields)
     views, _ = spec.load(VideoRecord(path, -1, total))
     return views.reshape(spec.views, *views.shape[-4:])

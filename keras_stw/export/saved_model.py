@@ -34,11 +34,18 @@ def export_saved_model(
       on the client and send frames.
 
     Both return `probabilities` `(batch, K)`, `top_k_indices` (`int32`) and
-    `top_k_scores` `(batch, k)`, and `top_k_labels` (`string`) when `class_names` is
-    given. An input whose rank, frame count, frame size or channel count differs
-    from the model's is refused at the signature with `Shape of tensor clips [...] is
-    not compatible with expected shape [?,T,H,W,3]`; a wrong dtype is refused by
-    TensorFlow (or by TF Serving's request parser) before the graph runs.
+    `top_k_scores` `(batch, k)`, and `top_k_labels` (`string`) when there are class
+    names (`class_names`, else those saved with the model). An input whose rank, frame
+    count, frame size or channel count differs from the model's is refused at the
+    signature with `Shape of tensor clips [...] is not compatible with expected shape
+    [?,T,H,W,3]`; a wrong dtype is refused by TensorFlow (or by TF Serving's request
+    parser) before the graph runs.
+
+    The signatures take clips, not videos: a client makes them as the model was
+    trained, with the recipe saved with it, `model.clip_spec` (sampling, frame
+    interval, short side): `keras_stw.evaluation.model_clip_spec(model).load(record)`
+    cuts exactly the `clips` input of a video (`ClipSpec`'s defaults for a model saved
+    without a recipe).
 
     Under the JAX or PyTorch backend, where Keras cannot trace a TensorFlow graph,
     the model is saved as `.keras` and exported by a TensorFlow-backend process that
@@ -52,7 +59,7 @@ def export_saved_model(
         version: int. The version subfolder, a positive integer. Defaults to `1`.
         top_k: int. How many top classes to return; capped at `K`. Defaults to `5`.
         class_names: sequence of `K` strings, or `None`. Adds a `top_k_labels`
-            output. Defaults to `None`.
+            output. Defaults to `None`: the model's `class_names`, if it has them.
         jpeg_signature: bool. Whether to add the `serving_jpeg` signature. Defaults
             to `True`.
 
@@ -65,6 +72,8 @@ def export_saved_model(
     >>> export_saved_model(model, "/tmp/stw", version=1, top_k=3)
     '/tmp/stw/1'
     """
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
     num_classes = _validate(model, version, top_k, class_names)
     path = os.path.join(os.fspath(export_dir), str(version))
     if keras.backend.backend() != "tensorflow":

@@ -7,6 +7,7 @@ import warnings
 import keras
 
 from keras_stw import surgery
+from keras_stw.data.clips import ClipSpec
 from keras_stw.layers import (
     ClipToFrames,
     FrameNormalization,
@@ -42,6 +43,18 @@ class VideoResNet(keras.Model):
     `get_config()` returns them, so it round-trips through `.keras` as a `VideoResNet`.
     `weights` only initializes the backbone at construction and is not part of the
     config: a `.keras` file carries the trained weights, and loading one never downloads.
+
+    The model also carries what it was trained on: `clip_spec`, the recipe of its clips
+    (sampling, frame interval, short side, frame file names), and `class_names`. Both
+    are in the config, so `python -m keras_stw predict video.mp4 --model m.keras`,
+    `evaluate.py` and `video_scores` make the clips the model was trained on and name
+    its classes without being told again. They are attributes of the model rather than
+    a separate preprocessor object (KerasHub's task / preprocessor split) because a
+    recipe is a few plain values that the loaders read: kept in the model's config,
+    they need no second file, load with any `.keras` file and any Keras backend, and
+    leave the model's graph, and so its SavedModel / TFLite / ONNX export, unchanged.
+    A model without them (a `.keras` file of keras-stw 0.1.0) is read with `ClipSpec`'s
+    defaults.
 
     Args:
         temporal_block: `"stw"` (`STWBlock`), `"tsm"` (`TemporalShift`), `None` (TSN: no
@@ -87,6 +100,12 @@ class VideoResNet(keras.Model):
             Every layer of the model, the backbone's included, computes in it.
             Defaults to `None`, the global policy at construction.
         name: str. Model name. Defaults to e.g. `"stw_resnet50"`.
+        clip_spec: `keras_stw.data.ClipSpec`, its `get_config()` dict, or `None`. How
+            the model's clips are made from a video; its `num_frames` and
+            `image_size` must be the model's. Defaults to `None`: not recorded
+            (readers use `ClipSpec`'s defaults).
+        class_names: sequence of `num_classes` str, or `None`. The name of each class
+            the model scores. Defaults to `None`.
         **kwargs: `trainable`, the one other base model argument.
 
     Example:
@@ -115,6 +134,8 @@ class VideoResNet(keras.Model):
         weights=None,
         dtype=None,
         name=None,
+        clip_spec=None,
+        class_names=None,
         **kwargs,
     ):
         block_options = dict(block_options or {})
@@ -128,6 +149,8 @@ class VideoResNet(keras.Model):
             temporal_block, num_frames, num_classes, image_shape, backbone, block_options, kwargs
         )
         _validate_normalization(normalization)
+        clip_spec = _validate_clip_spec(clip_spec, num_frames, image_shape)
+        class_names = _validate_class_names(class_names, num_classes)
         dtype = keras.config.dtype_policy() if dtype is None else keras.dtype_policies.get(dtype)
 
         # === Layers ===
@@ -180,6 +203,8 @@ class VideoResNet(keras.Model):
             "reverse_channels": normalize.reverse_channels,
         }
         self.dtype_policy = dtype
+        self.clip_spec = clip_spec
+        self.class_names = class_names
         self._made_block_configs = made_block_configs
 
     def get_config(self):
@@ -204,6 +229,8 @@ class VideoResNet(keras.Model):
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "name": self.name,
             "trainable": self.trainable,
+            "clip_spec": None if self.clip_spec is None else self.clip_spec.get_config(),
+            "class_names": None if self.class_names is None else list(self.class_names),
         }
 
     def save_to_preset(self, preset_dir, provenance=None) -> str:
@@ -376,6 +403,46 @@ def _validate_normalization(normalization):
             "in [0, 255] units) and optionally `reverse_channels`. "
             f"Received: normalization={normalization!r}"
         )
+
+
+def _validate_clip_spec(clip_spec, num_frames, image_shape):
+    """Returns `clip_spec` as a `ClipSpec` (or `None`), checked against the model."""
+    if clip_spec is None or isinstance(clip_spec, ClipSpec):
+        spec = clip_spec
+    elif isinstance(clip_spec, dict):
+        spec = ClipSpec.from_config(clip_spec)
+    else:
+        raise ValueError(
+            "`clip_spec` must be None, a `keras_stw.data.ClipSpec` or its config dict. "
+            f"Received: clip_spec={clip_spec!r}"
+        )
+    if spec is not None and (
+        spec.num_frames != num_frames or (spec.image_size,) * 2 != tuple(image_shape[:2])
+    ):
+        raise ValueError(
+            "`clip_spec` must make the model's clips: its `num_frames` and `image_size` "
+            f"those of the model. Received: clip_spec.num_frames={spec.num_frames}, "
+            f"clip_spec.image_size={spec.image_size} for num_frames={num_frames}, "
+            f"image_shape={image_shape}"
+        )
+    return spec
+
+
+def _validate_class_names(class_names, num_classes):
+    """Returns `class_names` as a tuple of `num_classes` str, or `None`."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not all(isinstance(n, str) for n in class_names):
+        raise ValueError(
+            f"`class_names` must be a sequence of str. Received: class_names={class_names!r}"
+        )
+    class_names = tuple(class_names)
+    if len(class_names) != num_classes:
+        raise ValueError(
+            f"`class_names` must name the {num_classes} classes (`num_classes`). "
+            f"Received: {len(class_names)} class_names"
+        )
+    return class_names
 
 
 def _block_factory(temporal_block, num_frames, block_options, dtype, made_blocks):

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import keras
 
-from keras_stw.training.checkpoint import TrainingCheckpoint
+from keras_stw.training.run_backup import TrainingCheckpoint
 from keras_stw.validation import check_positive_int
 
 

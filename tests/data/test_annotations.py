@@ -221,3 +221,13 @@ def test_other_encodings_are_refused_naming_the_file(tmp_path, encoding, message
     }[reader]
     with pytest.raises(AnnotationError, match=f"^{path}: {message}"):
         read(path)
+
+
+def test_a_video_length_is_total_frames_and_0_1_0_num_frames_still_works():
+    with pytest.warns(DeprecationWarning, match="total_frames"):
+        record = VideoRecord("a.mp4", 1, num_frames=12)
+    assert record == VideoRecord("a.mp4", 1, total_frames=12)
+    with pytest.warns(DeprecationWarning, match="total_frames"):
+        assert record.num_frames == 12
+    with pytest.raises(ValueError, match="total_frames=3, num_frames=12"):
+        VideoRecord("a.mp4", 1, 3, num_frames=12)

@@ -1,5 +1,7 @@
 """`ClipSpec`: the per-clip work, its checks and its outputs."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -39,3 +41,43 @@ def test_test_views_and_replace(real_media):
     frames = load_clip(str(real_media / "test.avi"), num_frames=2, training=False, num_clips=2)
     np.testing.assert_array_equal(views[1], crop_and_resize(frames[:2], 0, 40, 240, 240, 16))
     np.testing.assert_array_equal(views[3], crop_and_resize(frames[2:], 0, 0, 240, 240, 16))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ClipSpec(),
+        ClipSpec(num_frames=4, training=True, sampling="dense", frame_interval=2, flip=True,
+                 flip_label_map=[1, 0], scales=[1.0, 0.5], frame_template="{:05d}.jpg"),
+    ],
+)  # fmt: skip
+def test_a_spec_round_trips_through_json(spec):
+    config = json.loads(json.dumps(spec.get_config()))
+    assert ClipSpec.from_config(config) == spec
+    assert ClipSpec.from_config({}) == ClipSpec()
+
+
+@pytest.mark.parametrize(
+    "config, message", [({"speed": 2}, "unknown: \\['speed'\\]"), ([8], "clip_spec=\\[8\\]")]
+)
+def test_a_config_that_is_no_spec_is_refused(config, message):
+    with pytest.raises(ValueError, match=message):
+        ClipSpec.from_config(config)
+
+
+def test_for_testing_keeps_the_recipe_and_drops_the_randomness():
+    train = ClipSpec(num_frames=4, training=True, sampling="dense", flip=True, flip_label_map=[0])
+    test = train.for_testing(num_clips=10, num_crops=3)
+    assert test == ClipSpec(num_frames=4, sampling="dense", num_clips=10, num_crops=3)
+
+
+def test_load_clip_takes_a_spec_or_its_fields(real_media):
+    path = str(real_media / "test.avi")
+    spec = ClipSpec(num_frames=3, sampling="dense", frame_interval=2, num_clips=2)
+    frames = load_clip(path, spec)
+    assert frames.shape[0] == 6
+    fields = {"num_frames": 3, "sampling": "dense", "frame_interval": 2, "num_clips": 2}
+    np.testing.assert_array_equal(frames, load_clip(path, training=False, **fields))
+    one = load_clip(path, spec, num_clips=1)  # Keywords replace the spec's fields.
+    np.testing.assert_array_equal(one, load_clip(path, **{**fields, "num_clips": 1}))
+    assert one.shape[0] == 3

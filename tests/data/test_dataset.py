@@ -35,7 +35,7 @@ WORKERS = 0 if keras.backend.backend() == "tensorflow" else 2
 def synthetic(tmp_path_factory):
     directory = tmp_path_factory.mktemp("synthetic")
     return write_synthetic_dataset(
-        str(directory), num_classes=4, videos_per_class=6, num_frames=8, size=32
+        str(directory), num_classes=4, videos_per_class=6, total_frames=8, size=32
     )
 
 

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from keras_stw.data import FORMATS, AnnotationError, frame_template_of, read_annotations
+from keras_stw.data import (
+    FORMATS,
+    AnnotationError,
+    annotation_format,
+    frame_template_of,
+    read_annotations,
+)
 
 
 def write(path, text):
@@ -79,3 +85,10 @@ def test_missing_files_are_named(files):
 def test_frame_templates():
     assert frame_template_of("sthv1") == "{:05d}.jpg"
     assert {frame_template_of(f) for f in FORMATS if f != "sthv1"} == {"img_{:05d}.jpg"}
+
+
+def test_the_table_says_which_formats_need_what():
+    assert [f for f in FORMATS if annotation_format(f).split_folder] == ["ucf101", "hmdb51"]
+    assert [f for f in FORMATS if annotation_format(f).labels == "required"] == ["sthv1", "sthv2"]
+    with pytest.raises(ValueError, match="Received: format='csv'"):
+        annotation_format("csv")

@@ -17,7 +17,7 @@ from keras_stw.data import (
 def synthetic(tmp_path_factory):
     directory = tmp_path_factory.mktemp("synthetic")
     return write_synthetic_dataset(
-        str(directory), num_classes=16, videos_per_class=4, num_frames=8, size=(32, 40)
+        str(directory), num_classes=16, videos_per_class=4, total_frames=8, size=(32, 40)
     )
 
 
@@ -29,7 +29,7 @@ def test_files_and_lists(synthetic):
     assert sorted(r.label for r in val) == list(range(16))
     frames = read_frames(train[0].path, range(8))
     assert frames.shape == (8, 32, 40, 3)
-    assert train[0].num_frames == 8
+    assert train[0].total_frames == 8
     assert synthetic.reversal_pairs == len(PAIRS)
 
 
@@ -87,7 +87,8 @@ def test_worker_processes_write_the_same_dataset(tmp_path):
     serial, parallel = write("serial", 1), write("parallel", 2)
     for subset in ("train", "val"):
         (ours, _), (theirs, _) = serial.read(subset), parallel.read(subset)
-        assert [(r.label, r.num_frames) for r in ours] == [(r.label, r.num_frames) for r in theirs]
+        lengths = [[(r.label, r.total_frames) for r in records] for records in (ours, theirs)]
+        assert lengths[0] == lengths[1]
         for mine, other in zip(ours, theirs, strict=True):
             assert mine.path.replace("serial", "parallel") == other.path
             np.testing.assert_array_equal(
@@ -109,3 +110,10 @@ def test_worker_processes_write_the_same_dataset(tmp_path):
 def test_invalid_arguments(tmp_path, options, match):
     with pytest.raises(ValueError, match=match):
         write_synthetic_dataset(str(tmp_path), **options)
+
+
+def test_num_frames_is_the_deprecated_name_of_total_frames(tmp_path):
+    options = {"num_classes": 2, "videos_per_class": 2, "size": 8}
+    with pytest.warns(DeprecationWarning, match="total_frames"):
+        dataset = write_synthetic_dataset(str(tmp_path), num_frames=3, **options)
+    assert {r.total_frames for r in dataset.read("train").records} == {3}

@@ -36,3 +36,14 @@ def test_validation_batches_are_the_evaluation_views(real_media, engine, samplin
     ((clips, _),) = [(np.asarray(x), y) for x, y in ds]
     for path, batch_views in zip(paths, clips, strict=True):
         np.testing.assert_array_equal(batch_views, evaluation.video_views(path, **options))
+
+
+def test_a_spec_and_its_fields_as_keywords_give_the_same_views(real_media):
+    path = str(real_media / "demo.mp4")
+    options = {"num_frames": 4, "image_size": 32, "short_side": 40, "sampling": "dense"}
+    trained = data.ClipSpec(training=True, flip=True, frame_interval=2, **options)
+    views = evaluation.video_views(path, trained)
+    np.testing.assert_array_equal(views, evaluation.video_views(path, frame_interval=2, **options))
+    assert not np.array_equal(views, evaluation.video_views(path, **options))
+    # Keywords replace the spec's fields: the centre of three crops is the 1x1 view.
+    np.testing.assert_array_equal(evaluation.video_views(path, trained, num_crops=3)[1], views[0])

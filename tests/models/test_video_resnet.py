@@ -1,5 +1,6 @@
 import json
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 from absl.testing import parameterized
 
 import keras_stw
+from keras_stw import evaluation
+from keras_stw.data import ClipSpec
 from tests.models import backbone_weights
 from tests.test_case import TestCase
 
@@ -272,7 +275,56 @@ class VideoResNetClassTest(TestCase):
             "dtype": keras.dtype_policies.serialize(keras.config.dtype_policy()),
             "name": "mine",
             "trainable": True,
+            "clip_spec": None,
+            "class_names": None,
         })  # fmt: skip
+
+    def test_the_clip_recipe_and_class_names_are_saved_with_the_model(self):
+        spec = ClipSpec(
+            num_frames=T, training=True, image_size=32, sampling="dense", frame_interval=2,
+            short_side=48, flip=True, flip_label_map=(1, 0, 2, 3, 4), frame_template="{:05d}.jpg",
+        )  # fmt: skip
+        names = ("a", "b", "c", "d", "e")
+        model = _tiny("stw", clip_spec=spec.get_config(), class_names=list(names))
+        self.assertEqual((model.clip_spec, model.class_names), (spec, names))
+        path = os.path.join(self.get_temp_dir(), "recipe.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual((loaded.clip_spec, loaded.class_names), (spec, names))
+        self.assertEqual(
+            evaluation.model_clip_spec(loaded),
+            ClipSpec(num_frames=T, image_size=32, sampling="dense", frame_interval=2,
+                     short_side=48, frame_template="{:05d}.jpg"),
+        )  # fmt: skip
+
+    def test_a_file_saved_without_a_recipe_loads_with_the_default_one(self):
+        # Written as keras-stw 0.1.0 and this class before the recipe wrote it: a config
+        # without `clip_spec` and `class_names`.
+        path = os.path.join(self.get_temp_dir(), "old.keras")
+        _tiny("stw").save(path)
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        config = json.loads(members["config.json"])
+        del config["config"]["clip_spec"], config["config"]["class_names"]
+        members["config.json"] = json.dumps(config).encode()
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, content in members.items():
+                archive.writestr(name, content)
+        loaded = keras.saving.load_model(path)
+        self.assertEqual((loaded.clip_spec, loaded.class_names), (None, None))
+        self.assertEqual(evaluation.model_clip_spec(loaded), ClipSpec(num_frames=T, image_size=32))
+
+    @parameterized.parameters(
+        ({"clip_spec": ClipSpec(num_frames=8, image_size=32)}, "clip_spec.num_frames=8"),
+        ({"clip_spec": ClipSpec(num_frames=T, image_size=64)}, "clip_spec.image_size=64"),
+        ({"clip_spec": {"sampling": "dense", "speed": 2}}, "unknown: \\['speed'\\]"),
+        ({"clip_spec": "dense"}, "clip_spec='dense'"),
+        ({"class_names": ("a", "b")}, "Received: 2 class_names"),
+        ({"class_names": "abcde"}, "class_names='abcde'"),
+    )
+    def test_a_recipe_that_does_not_fit_the_model_is_refused(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            _tiny(None, **kwargs)
 
     def test_normalization_is_an_argument_and_files_without_it_still_load(self):
         caffe = {"mean": (103.939, 116.779, 123.68), "std": (1, 1, 1), "reverse_channels": True}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_stw import training
-from keras_stw.training.checkpoint import STATE_FILE
+from keras_stw.training.run_backup import STATE_FILE
 
 
 def build():

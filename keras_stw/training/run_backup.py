@@ -1,4 +1,4 @@
-"""A resumable training state: model, optimizer and run state in one `.keras` file."""
+"""A resumable run backup: model, optimizer and run state in one `.keras` file."""
 
 import json
 import os
