@@ -22,10 +22,14 @@ model, data or optimizer settings is refused.
 
 Data parallelism (`--distribute`): `keras.distribution.DataParallel` over all local
 devices on JAX, `tf.distribute.MirroredStrategy` on TensorFlow; `--batch-size` is the
-global batch. Multi-host (`--multi-host`): on JAX, set `JAX_COORDINATOR_ADDRESS`,
-`JAX_NUM_PROCESSES` and `JAX_PROCESS_ID` on every host (`jax.distributed.initialize()`
-reads them); on TensorFlow, set `TF_CONFIG` on every worker
-(`MultiWorkerMirroredStrategy`). Run the same command on every host.
+global batch. Multi-host (`--multi-host`, which implies `--distribute`): on JAX, run
+the same command on every host with `--coordinator-address HOST:PORT` (process 0's),
+`--num-processes N` and `--process-id I` (or `JAX_COORDINATOR_ADDRESS`,
+`JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`; none of them under SLURM, Open MPI or
+Kubernetes, which JAX detects). Each process loads only its slice of every global
+batch; process 0 writes the files, and `--output-dir` must be a folder every host
+shares. On TensorFlow, set `TF_CONFIG` on every worker (`MultiWorkerMirroredStrategy`).
+PyTorch has no Keras distribution: `--distribute` is refused there.
 
 Examples:
     python examples/train.py --format sthv1 --train-annotations sthv1/train.csv \\
@@ -60,6 +64,9 @@ RESUMABLE_CHANGES = (
     "engine",
     "distribute",
     "multi_host",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
 )
 
 
@@ -108,7 +115,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="Mixed precision compute dtype (default bfloat16).",
     )
     group.add_argument("--distribute", action="store_true", help="All local devices.")
-    group.add_argument("--multi-host", action="store_true", help="With --distribute.")
+    group.add_argument("--multi-host", action="store_true", help="JAX: several processes.")
+    group.add_argument("--coordinator-address", help="HOST:PORT of process 0 (--multi-host).")
+    group.add_argument("--num-processes", type=int, help="Processes of a --multi-host run.")
+    group.add_argument("--process-id", type=int, help="This process, 0 to --num-processes - 1.")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--output-dir", default="runs/train")
     group.add_argument("--verbose", type=int, default=1, help="1: progress bar.")
@@ -138,6 +148,8 @@ FLAG_RANGES = {
     "dropout": {"low": 0, "high": 1, "open_high": True},
     "seed": {"low": 0, "high": 2**32 - 1},  # NumPy's seeds
     "verbose": {"low": 0, "high": 2},
+    "num_processes": POSITIVE,
+    "process_id": {"low": 0},
     **cli.DATA_FLAG_RANGES,
 }
 
@@ -210,9 +222,18 @@ def main(argv=None) -> keras.Model:
         weight_decay=args.weight_decay,
         clipnorm=args.clipnorm,
     )
-    parallel = training.data_parallel(args.multi_host) if args.distribute else None
+    launch = {
+        "coordinator_address": args.coordinator_address,
+        "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    multi_host = args.multi_host or any(value is not None for value in launch.values())
+    distribute = args.distribute or multi_host
+    parallel = training.data_parallel(multi_host, **launch) if distribute else None
     if parallel:
         print(parallel.description)
+    # Process 0 writes the run's files; the others train and log to their terminal only.
+    writer = parallel is None or parallel.process_index == 0
     keras.utils.set_random_seed(args.seed)
 
     train, class_names = cli.read_split(args, "train", args.train_annotations)
@@ -228,6 +249,9 @@ def main(argv=None) -> keras.Model:
     )
     loader = {"batch_size": recipe.batch_size, "on_error": args.on_error}
     loader.update(engine=args.engine, workers=args.workers)
+    if parallel and parallel.process_count > 1:
+        # Each process makes its slice of every global batch.
+        loader.update(shard_index=parallel.process_index, shard_count=parallel.process_count)
 
     def train_data(initial_step):
         return data.video_dataset(
@@ -235,8 +259,18 @@ def main(argv=None) -> keras.Model:
         )
 
     val_spec = spec.for_testing()
-    val_ds = data.video_dataset(val.records, val_spec, **loader) if val else None
+    # Split over processes, a last incomplete batch would give them parts of unequal size.
+    whole_batches = "shard_count" in loader
+    val_ds = (
+        data.video_dataset(val.records, val_spec, drop_remainder=whole_batches, **loader)
+        if val
+        else None
+    )
     validation_steps = -(-len(val.records) // recipe.batch_size) if val else None
+    if val and whole_batches:
+        validation_steps = len(val.records) // recipe.batch_size
+        left_out = len(val.records) % recipe.batch_size
+        print(f"Validation in whole global batches: {left_out} video(s) left out.")
     steps_per_epoch = args.steps_per_epoch or -(-len(train) // recipe.batch_size)
     print(
         f"{len(train)} training videos, {len(class_names)} classes, "
@@ -244,19 +278,20 @@ def main(argv=None) -> keras.Model:
     )
 
     os.makedirs(args.output_dir, exist_ok=True)
-    epoch_files = keras.callbacks.ModelCheckpoint(
-        os.path.join(args.output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
-    )
-    # It saves at epoch ends only: Keras may dispatch steps without waiting for it.
-    epoch_files.async_safe = True
     callbacks = [
         training.ClipsPerSecond(recipe.batch_size),
-        keras.callbacks.CSVLogger(os.path.join(args.output_dir, "log.csv"), append=True),
-        epoch_files,
+        # Every process saves (process 0 alone writes): see `training.save_model`.
+        training.EpochCheckpoints(
+            os.path.join(args.output_dir, "checkpoints", "epoch_{epoch:03d}.keras")
+        ),
     ]
-    if tensorboard_available():
+    if writer:
+        callbacks.append(
+            keras.callbacks.CSVLogger(os.path.join(args.output_dir, "log.csv"), append=True)
+        )
+    if writer and tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.output_dir, "tensorboard")))
-    else:
+    elif writer:
         print("TensorBoard logs need `pip install tensorflow tensorboard`; writing log.csv only.")
     settings = {k: v for k, v in vars(args).items() if k not in RESUMABLE_CHANGES}
     # The recipe as the run resolved it: flags left out on resume take the saved one.
@@ -278,6 +313,8 @@ def main(argv=None) -> keras.Model:
             verbose=args.verbose,
         )
     training.save_model(model, os.path.join(args.output_dir, "model.keras"))
+    if not writer:
+        return model
     with open(os.path.join(args.output_dir, "label_map.txt"), "w", encoding="utf-8") as file:
         file.write("\n".join(class_names) + "\n")
     print(f"Saved {args.output_dir}/model.keras and label_map.txt")

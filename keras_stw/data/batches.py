@@ -7,6 +7,10 @@ is `ClipSpec.load` of its video, seeded by the dataset's seed and the position. 
 every batch is a pure function of its index: the `tf.data` and Grain engines run the
 same batches in threads or in processes, in any number, and a run resumed at step `s`
 starts at batch `s` and sees exactly the batches an uninterrupted run would have seen.
+
+A multi-process run splits every batch: shard `i` of `n` makes only its contiguous
+part of each batch's positions, so the processes together make the very batch one
+process would, whatever their number.
 """
 
 import dataclasses
@@ -52,6 +56,12 @@ class ClipBatches:
             `"skip"` unreadable videos. Defaults to `"raise"`.
         threads: int. FFmpeg decoding threads per video. Defaults to `1`: the
             engines decode many videos in parallel.
+        shard_index: int. The part of every batch to make, `0` to
+            `shard_count - 1`: positions `start + i * n // shard_count` to
+            `start + (i + 1) * n // shard_count` of a batch of `n`. Defaults to `0`.
+        shard_count: int. Parts every batch is split into (the processes of a
+            multi-process run); `batch_size` must be a multiple of it. Defaults to
+            `1`: whole batches.
 
     Example:
     >>> batches = ClipBatches(records, ClipSpec(num_frames=8), batch_size=4)
@@ -71,8 +81,22 @@ class ClipBatches:
         drop_remainder: bool = False,
         on_error: str = "raise",
         threads: int | None = 1,
+        shard_index: int = 0,
+        shard_count: int = 1,
     ):
         check_positive_int("batch_size", batch_size)
+        check_positive_int("shard_count", shard_count)
+        check_positive_int("shard_index", shard_index, minimum=0)
+        if shard_index >= shard_count:
+            raise ValueError(
+                f"`shard_index` must be below `shard_count` ({shard_count}). "
+                f"Received: shard_index={shard_index}"
+            )
+        if batch_size % shard_count:
+            raise ValueError(
+                f"`batch_size` must be a multiple of `shard_count` ({shard_count}): every "
+                f"shard makes an equal part of each batch. Received: batch_size={batch_size}"
+            )
         if on_error not in ON_ERROR:
             raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
         self.records = as_records(source)
@@ -84,6 +108,8 @@ class ClipBatches:
         self.drop_remainder = drop_remainder
         self.on_error = on_error
         self.threads = threads
+        self.shard_index = shard_index
+        self.shard_count = shard_count
         self._orders = {}
         self._frame_counts = {}
 
@@ -96,23 +122,23 @@ class ClipBatches:
 
     @property
     def fixed_batch_size(self) -> int | None:
-        """`batch_size` when every batch has that many clips, else `None`."""
+        """This shard's part of a batch when every batch gives that many clips, else `None`."""
         full = self.repeat or self.drop_remainder or len(self.records) % self.batch_size == 0
         complete = self.spec.training or self.on_error == "raise"
-        return self.batch_size if full and complete else None
+        return self.batch_size // self.shard_count if full and complete else None
 
     def __getstate__(self):
         # The caches are rebuilt on demand in each worker process.
         return {**self.__dict__, "_orders": {}, "_frame_counts": {}}
 
     def __getitem__(self, index: int) -> dict:
-        """Batch `index`: its clips, labels, stream positions and skip messages.
+        """Batch `index` (this shard's part): clips, labels, positions, skip messages.
 
         Returns:
             A dict: `clips` uint8 `(n, *spec.clip_shape)`, `labels` int32 `(n,)`,
-            `start` and `stop` (its stream positions), `errors` (a tuple of one
-            message per skipped video) and `completed_passes` (the passes over the
-            videos that end with it).
+            `start` and `stop` (the whole batch's stream positions), `errors` (a
+            tuple of one message per skipped video) and `completed_passes` (the
+            passes over the videos that end with it).
         """
         index = int(index)
         if not 0 <= index < len(self):
@@ -121,7 +147,10 @@ class ClipBatches:
         start = index * self.batch_size
         stop = start + self.batch_size if self.repeat else min(start + self.batch_size, count)
         clips, labels, errors = [], [], []
-        for position in range(start, stop):
+        size = stop - start
+        begin = start + self.shard_index * size // self.shard_count
+        end = start + (self.shard_index + 1) * size // self.shard_count
+        for position in range(begin, end):
             clip, label, messages = self._clip_at(position)
             errors += messages
             if clip is not None:

@@ -37,6 +37,8 @@ def video_dataset(
     engine: str = "auto",
     workers: int | None = None,
     skipped: SkippedVideos | None = None,
+    shard_index: int = 0,
+    shard_count: int = 1,
     **clip_options,
 ):
     """Builds a dataset of `(uint8 clips, int32 labels)` batches for `model.fit`.
@@ -52,6 +54,11 @@ def video_dataset(
     and `initial_step=s` starts at batch `s`: a resumed training run sees exactly the
     batches it would have seen (see `keras_stw.training.fit_resumable`). Each new
     pass over the videos (epoch) draws a new order, new frames and new crops.
+
+    In a multi-process run, each process makes only its part of every batch
+    (`shard_index` of `shard_count`, a contiguous slice of `batch_size //
+    shard_count` clips), and the processes' parts together are the batch one
+    process would make: the global batch does not depend on the process count.
 
     Args:
         source: `Annotations` from a reader of `keras_stw.data`, or a list of
@@ -79,6 +86,11 @@ def video_dataset(
             Defaults to `None`: one per CPU core (Grain) or tf.data's autotuning.
         skipped: `SkippedVideos`. Counter of skipped videos; also available as the
             returned dataset's `skipped` attribute. Defaults to `None`: a new one.
+        shard_index: int. This process's part of every batch, `0` to
+            `shard_count - 1`. Defaults to `0`.
+        shard_count: int. Parts every batch is split into, one per process
+            (`keras_stw.training.data_parallel(...).process_count`); `batch_size`,
+            the global batch, must be a multiple of it. Defaults to `1`.
         **clip_options: the fields of `ClipSpec` when `spec` is not given:
             `num_frames`, `training`, `image_size`, `short_side`, `sampling`,
             `frame_interval`, `num_clips`, `num_crops`, `scales`, `flip`,
@@ -88,7 +100,8 @@ def video_dataset(
         A `tf.data.Dataset` (engine `"tf"`) or a `grain.IterDataset` (engine
         `"grain"`) of `(clips, labels)`: clips uint8 `(batch, T, S, S, 3)`, or
         `(batch, views, T, S, S, 3)` for several test views, and labels int32
-        `(batch,)`. Its `skipped` attribute counts the skipped videos.
+        `(batch,)`, where `batch` is `batch_size // shard_count`. Its `skipped`
+        attribute counts the skipped videos.
 
     Raises:
         keras_stw.data.DecodeError: while iterating, for an unreadable video with
@@ -118,6 +131,8 @@ def video_dataset(
         repeat=repeat,
         drop_remainder=drop_remainder,
         on_error=on_error,
+        shard_index=shard_index,
+        shard_count=shard_count,
     )
     check_positive_int("initial_step", initial_step, minimum=0)
     if initial_step >= len(batches):

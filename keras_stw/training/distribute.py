@@ -1,10 +1,14 @@
 """Data-parallel training on the backend's own engine: Keras distribution or tf.distribute.
 
 JAX: `keras.distribution.DataParallel` over all local devices; with several hosts,
-call `data_parallel(multi_host=True)` on every host after setting JAX's coordinator
-environment (`JAX_COORDINATOR_ADDRESS`, `JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`, or a
-cluster JAX detects such as SLURM): it runs `jax.distributed.initialize()` first, and
-the device list then spans every host.
+call `data_parallel(multi_host=True, ...)` first on every host, with the coordinator's
+address, the process count and this process's id (or `JAX_COORDINATOR_ADDRESS`,
+`JAX_NUM_PROCESSES`, `JAX_PROCESS_ID`, or a cluster JAX detects such as SLURM; see
+`start_multi_host`). The device list then spans every host, ordered by process, and
+each process feeds only its own slice of every global batch: process `p` of `P`
+holds rows `p * B / P` to `(p + 1) * B / P` of a global batch of `B` (pass
+`shard_index=process_index, shard_count=process_count` to `video_dataset`), which
+Keras assembles into the global batch (`jax.make_array_from_process_local_data`).
 
 TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs, or
 `MultiWorkerMirroredStrategy` with `multi_host=True` (configured by the `TF_CONFIG`
@@ -21,8 +25,12 @@ on an H200); without a distribution it compiles once.
 
 import contextlib
 import dataclasses
+import json
+import os
 
 import keras
+
+from keras_stw.training.multi_host import start_multi_host
 
 
 @dataclasses.dataclass
@@ -33,27 +41,46 @@ class DataParallel:
         scope: context manager to build and compile the model in.
         num_replicas: int. Devices the batch is split over (all hosts).
         description: str. A line for the log.
+        process_index: int. This process; process `0` writes the run's files.
+            Defaults to `0`.
+        process_count: int. Processes of the run, each feeding its slice of every
+            global batch. Defaults to `1`.
     """
 
     scope: contextlib.AbstractContextManager
     num_replicas: int
     description: str
+    process_index: int = 0
+    process_count: int = 1
 
 
-def data_parallel(multi_host: bool = False) -> DataParallel:
+def data_parallel(
+    multi_host: bool = False,
+    *,
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+) -> DataParallel:
     """Sets up data-parallel training over all local (or all hosts') devices.
 
     Args:
         multi_host: bool. Initialize the multi-host runtime first
-            (`jax.distributed.initialize` or `MultiWorkerMirroredStrategy`).
-            Defaults to `False`.
+            (`start_multi_host` on JAX, `MultiWorkerMirroredStrategy` on
+            TensorFlow). Defaults to `False`.
+        coordinator_address: str. JAX only: `host:port` of process 0. Defaults to
+            `None`: `JAX_COORDINATOR_ADDRESS` or the cluster's.
+        num_processes: int. JAX only: processes in the run. Defaults to `None`:
+            `JAX_NUM_PROCESSES` or the cluster's.
+        process_id: int. JAX only: this process. Defaults to `None`:
+            `JAX_PROCESS_ID` or the cluster's.
 
     Returns:
         A `DataParallel` with the scope to build the model in.
 
     Raises:
         ValueError: on the torch backend, which has no engine-level data parallelism
-            through Keras (use `torchrun` with your own DDP wrapper instead).
+            through Keras (use `torchrun` with your own DDP wrapper instead); bad
+            multi-host settings (see `start_multi_host`).
 
     Example:
     >>> parallel = data_parallel()
@@ -62,21 +89,45 @@ def data_parallel(multi_host: bool = False) -> DataParallel:
     ...     model.compile(...)
     """
     backend = keras.backend.backend()
+    launch = {
+        "coordinator_address": coordinator_address,
+        "num_processes": num_processes,
+        "process_id": process_id,
+    }
+    given = {name: value for name, value in launch.items() if value is not None}
+    if given and not (multi_host and backend == "jax"):
+        raise ValueError(
+            "The coordinator address, process count and process id are for a multi-host "
+            "run (multi_host=True) under the JAX backend; TensorFlow's workers read "
+            "`TF_CONFIG`, and PyTorch has no Keras distribution. Received: "
+            f"multi_host={multi_host}, backend={backend!r}, "
+            + ", ".join(f"{name}={value!r}" for name, value in given.items())
+        )
     if backend == "jax":
         if multi_host:
-            import jax
+            start_multi_host(**launch)
+        import jax
 
-            jax.distributed.initialize()
-        devices = keras.distribution.list_devices()
+        # Ordered by process, so that process `p` holds rows `p * B / P` to
+        # `(p + 1) * B / P` of each global batch: the slice its dataset makes.
+        devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+        names = [f"{d.platform}:{d.id}" for d in devices]
+        processes = f" in {jax.process_count()} processes" if multi_host else ""
         if len(devices) == 1:
             return DataParallel(
-                contextlib.nullcontext(), 1, f"one device, no distribution needed: {devices}"
+                contextlib.nullcontext(), 1, f"one device, no distribution needed: {names}"
             )
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        # Each process feeds its own slice of every batch: Keras must not shard it again.
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=names, auto_shard_dataset=False)
+        )
         return DataParallel(
             contextlib.nullcontext(),
             len(devices),
-            f"keras.distribution.DataParallel over {len(devices)} device(s): {devices}",
+            f"keras.distribution.DataParallel over {len(devices)} device(s){processes}, "
+            f"this is process {jax.process_index()}: {names}",
+            jax.process_index(),
+            jax.process_count(),
         )
     if backend == "tensorflow":
         import tensorflow as tf
@@ -91,5 +142,77 @@ def data_parallel(multi_host: bool = False) -> DataParallel:
             f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replica(s)",
         )
     raise ValueError(
-        f"Data-parallel training needs backend 'jax' or 'tensorflow'. Received: backend={backend!r}"
+        "Data-parallel training needs backend 'jax' or 'tensorflow': Keras has no "
+        "distribution for PyTorch, and this package does not run one silently on a single "
+        f"device. Received: backend={backend!r}"
     )
+
+
+def process_index() -> int:
+    """This process's index in a multi-process run; `0` alone writes the run's files.
+
+    JAX: `jax.process_index()`. TensorFlow: the worker's place in `TF_CONFIG` (the
+    chief, or worker 0 where there is no chief, is `0`). Otherwise `0`.
+
+    Returns:
+        int.
+
+    Example:
+    >>> if process_index() == 0:
+    ...     training.save_model(model, "runs/x/model.keras")
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.process_index()
+    if backend == "tensorflow" and os.environ.get("TF_CONFIG"):
+        config = json.loads(os.environ["TF_CONFIG"])
+        task = config.get("task", {})
+        if task.get("type") == "chief":
+            return 0
+        has_chief = "chief" in config.get("cluster", {})
+        return int(task.get("index", 0)) + (1 if has_chief else 0)
+    return 0
+
+
+def check_same_on_every_process(name: str, value: int) -> int:
+    """Returns `value` if every process of the run has the same; raises otherwise.
+
+    A no-op in a single-process run. In a multi-process JAX run, the processes
+    exchange their values: processes that resume from different steps (a backup
+    folder that not every host shares, say) would train on different batches and
+    hang or diverge; they stop at once instead, all of them.
+
+    Args:
+        name: str. What the value is, for the message.
+        value: int. This process's value.
+
+    Returns:
+        `value`.
+
+    Raises:
+        ValueError: the processes' values differ; the message lists them.
+
+    Example:
+    >>> check_same_on_every_process("resumed step", 120)
+    120
+    """
+    if keras.backend.backend() != "jax":
+        return value
+    import jax
+
+    if jax.process_count() == 1:
+        return value
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    if len(set(values)) > 1:
+        raise ValueError(
+            f"The processes of the run disagree on the {name}: process i has item i of "
+            f"{values}. A multi-host run resumes from one backup, which every host must "
+            f"read (a shared --output-dir). Received: {name}={value} on process "
+            f"{jax.process_index()}"
+        )
+    return value

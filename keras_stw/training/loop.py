@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import keras
 
+from keras_stw.training.distribute import check_same_on_every_process
 from keras_stw.training.run_backup import TrainingCheckpoint
 from keras_stw.validation import check_positive_int
 
@@ -80,6 +81,8 @@ def fit_resumable(
     else:
         epoch, step = checkpoint.position(model)
         print(f"Resuming from {checkpoint.path}: epoch {epoch + 1}, step {step}.")
+    # Every process of a multi-process run must start from the same step.
+    check_same_on_every_process("step to start from", epoch * steps_per_epoch + step)
 
     def batches_from(epoch, step):
         return data(epoch * steps_per_epoch + step) if callable(data) else data

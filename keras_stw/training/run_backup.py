@@ -2,10 +2,12 @@
 
 import json
 import os
+import tempfile
 import zipfile
 
 import keras
 
+from keras_stw.training.distribute import process_index
 from keras_stw.validation import check_positive_int
 
 # The run's state, a file of its own inside the `.keras` zip, beside Keras's.
@@ -169,7 +171,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         self.save()
 
     def save(self):
-        """Writes model, optimizer and run state; a kill mid-write keeps the old file."""
+        """Writes model, optimizer and run state; a kill mid-write keeps the old file.
+
+        In a multi-process run, process 0 alone writes the file (see `save_model`),
+        and every process resumes from it: the backup folder must be one that every
+        host reads, such as a shared file system.
+        """
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         epoch, step = self.position(self.model)
@@ -192,6 +199,11 @@ def save_model(model: keras.Model, path: str, extra_files: dict | None = None) -
     The model is written to a temporary file beside `path`, which then replaces
     `path` in one step (`os.replace`), so a reader never sees a half-written file.
 
+    In a multi-process run, every process must call it, at the same point: Keras
+    makes distributed variables while it saves, which the processes create
+    together. Process 0 writes `path`; the others write to a temporary folder,
+    deleted at once.
+
     Args:
         model: `keras.Model`. The model to save, with its optimizer if compiled.
         path: str. A `.keras` file; its folder is created.
@@ -208,6 +220,10 @@ def save_model(model: keras.Model, path: str, extra_files: dict | None = None) -
     path = str(path)
     if not path.endswith(".keras"):
         raise ValueError(f"`path` must end in '.keras'. Received: path={path!r}")
+    if process_index() != 0:
+        with tempfile.TemporaryDirectory() as folder:
+            model.save(os.path.join(folder, "model.keras"))
+        return path
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
@@ -218,6 +234,34 @@ def save_model(model: keras.Model, path: str, extra_files: dict | None = None) -
             archive.writestr(name, text)
     os.replace(temporary, path)
     return path
+
+
+class EpochCheckpoints(keras.callbacks.Callback):
+    """Saves the model at every epoch's end, with `save_model`: atomically, and by
+    process 0 alone in a multi-process run (every process must use it).
+
+    Args:
+        path: str. A `.keras` file name with an `{epoch}` field, the epoch from 1,
+            e.g. `"runs/x/checkpoints/epoch_{epoch:03d}.keras"`.
+
+    Example:
+    >>> model.fit(ds, epochs=3, callbacks=[EpochCheckpoints("ckpt/epoch_{epoch:03d}.keras")])
+    """
+
+    # It saves at epoch ends only: Keras may dispatch steps without waiting for it.
+    async_safe = True
+
+    def __init__(self, path: str):
+        super().__init__()
+        if not str(path).endswith(".keras") or "{epoch" not in str(path):
+            raise ValueError(
+                "`path` must be a .keras file name with an {epoch} field, e.g. "
+                f"'epoch_{{epoch:03d}}.keras'. Received: path={path!r}"
+            )
+        self.path = str(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_model(self.model, self.path.format(epoch=epoch + 1))
 
 
 def _seed_states(model):

@@ -54,6 +54,26 @@ def test_test_batches_are_in_order_and_deterministic(records):
     np.testing.assert_array_equal(batches[1]["clips"], other[1]["clips"])
 
 
+@pytest.mark.parametrize("shard_count", [2, 3])
+def test_the_shards_of_a_batch_make_the_whole_batch(records, shard_count):
+    """Each process makes its slice; together they are the one-process batch."""
+    whole = ClipBatches(records, spec(), batch_size=6, repeat=True, seed=2)
+    shards = [
+        ClipBatches(records, spec(), batch_size=6, repeat=True, seed=2, **shard)
+        for shard in ({"shard_index": i, "shard_count": shard_count} for i in range(shard_count))
+    ]
+    for index in (0, 3):
+        parts = [shard[index] for shard in shards]
+        assert {len(part["labels"]) for part in parts} == {6 // shard_count}
+        for key in ("clips", "labels"):
+            np.testing.assert_array_equal(
+                np.concatenate([part[key] for part in parts]), whole[index][key]
+            )
+        # The whole batch's positions: each process counts its passes as one would.
+        assert {(p["start"], p["stop"]) for p in parts} == {(index * 6, index * 6 + 6)}
+    assert shards[0].fixed_batch_size == 6 // shard_count
+
+
 def test_raise_names_the_file_and_the_annotation_line(real_media):
     bad = VideoRecord(str(real_media / "missing.mp4"), 0, origin="train.txt:12")
     with pytest.raises(DecodeError, match=r"missing.mp4: no such video file.*train.txt:12"):
@@ -67,6 +87,10 @@ def test_arguments_are_checked(records):
         ClipBatches(records, spec(), batch_size=1, on_error="ignore")
     with pytest.raises(ValueError, match="no video record"):
         ClipBatches([], spec(), batch_size=1)
+    with pytest.raises(ValueError, match="multiple of `shard_count`.*batch_size=3"):
+        ClipBatches(records, spec(), batch_size=3, shard_count=2)
+    with pytest.raises(ValueError, match="below `shard_count`.*shard_index=2"):
+        ClipBatches(records, spec(), batch_size=4, shard_index=2, shard_count=2)
 
 
 def test_skipped_videos_counts_passes_and_restarts():

@@ -127,6 +127,8 @@ BAD_VALUES = {
     "--short-side": ["0"],
     "--frame-interval": ["0"],
     "--workers": ["-1"],
+    "--num-processes": ["0"],
+    "--process-id": ["-1"],
 }
 
 
@@ -148,6 +150,24 @@ def test_a_value_no_run_can_mean_is_refused_by_flag_name(flag, tmp_path, capsys)
     error = capsys.readouterr().err
     assert error.startswith(f"error: `{flag}` must be a number in ") and error.count("\n") == 1
     assert f"Received: {flag}=" in error
+    assert not output.exists()
+
+
+def test_launch_flags_that_contradict_each_other_are_refused(tmp_path, capsys):
+    train = load_program("train")
+    output = tmp_path / "run"
+    launch = ["--coordinator-address", "127.0.0.1:1234", "--num-processes", "2"]
+    argv = [*launch, "--process-id", "2", "--output-dir", str(output)]
+    assert cli.run_program(train.main, argv) == 1
+    error = capsys.readouterr().err
+    expected = {
+        "jax": "error: `process_id` must be below `num_processes` (2), from 0 to 1. Received: "
+        "process_id=2",
+        "tensorflow": "error: The coordinator address, process count and process id are for a "
+        "multi-host run (multi_host=True) under the JAX backend",
+    }
+    assert error.startswith(expected.get(keras.backend.backend(), expected["tensorflow"]))
+    assert error.count("\n") == 1
     assert not output.exists()
 
 

@@ -108,3 +108,21 @@ def test_counts_that_no_run_can_mean_are_refused(tmp_path, arguments, name):
     with pytest.raises(ValueError, match=f"`{name}` must be a positive integer"):
         training.fit_resumable(build, batches, directory=str(tmp_path), **arguments)
     assert not list(tmp_path.iterdir())
+
+
+def test_epoch_checkpoints_are_written_for_each_epoch(tmp_path):
+    model = build()
+    path = str(tmp_path / "checkpoints" / "epoch_{epoch:03d}.keras")
+    model.fit(batches(0), epochs=2, steps_per_epoch=1, callbacks=[training.EpochCheckpoints(path)])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch_001.keras",
+        "epoch_002.keras",
+    ]
+    saved = keras.saving.load_model(tmp_path / "checkpoints" / "epoch_002.keras")
+    assert int(keras.ops.convert_to_numpy(saved.optimizer.iterations)) == 2
+
+
+@pytest.mark.parametrize("path", ["epoch.keras", "epoch_{epoch}.h5"])
+def test_epoch_checkpoints_need_a_keras_name_with_the_epoch(path):
+    with pytest.raises(ValueError, match=f"Received: path='{path}'"):
+        training.EpochCheckpoints(path)

@@ -1,0 +1,115 @@
+"""Multi-host JAX on one machine: two processes train as one process with two devices.
+
+Each run is `data_parallel_worker.py` in fresh processes on the CPU: one process with
+two CPU devices, or two processes with one each, joined through a coordinator on
+the loopback interface. Each of the two loads only its half of every global batch.
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# A run that hangs (a process waiting for a dead peer) fails the test, not the suite.
+LIMIT_SECONDS = 300
+pytestmark = [pytest.mark.jax_only, pytest.mark.slow]
+
+
+def start(output, synthetic, devices, *flags):
+    """Starts one worker process on `devices` CPU devices."""
+    environment = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "JAX_NUM_CPU_DEVICES": str(devices),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "tests.training.data_parallel_worker", str(output)]
+    command += [synthetic.train_list, synthetic.directory, *map(str, flags)]
+    return subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+def start_two(output, synthetic, *flags):
+    """Starts the two processes of a run, with a coordinator on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    launch = ("--coordinator-address", address, "--num-processes", 2)
+    return [
+        start(output, synthetic, 1, *launch, "--process-id", index, *flags) for index in range(2)
+    ]
+
+
+def finish(process):
+    """Waits for a process; returns its exit status and output."""
+    try:
+        output = process.communicate(timeout=LIMIT_SECONDS)[0].decode()
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output = process.communicate()[0].decode()
+        pytest.fail(f"a worker ran for over {LIMIT_SECONDS} s:\n{output[-3000:]}")
+    return process.returncode, output
+
+
+def succeed(*processes):
+    outputs = []
+    for process in processes:
+        status, output = finish(process)
+        assert status == 0, output[-3000:]
+        outputs.append(output)
+    return outputs
+
+
+def weights(path):
+    model = keras.saving.load_model(path)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 6
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+def assert_same_weights(path, expected_path):
+    for a, b in zip(weights(expected_path), weights(path), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def one_process(synthetic, tmp_path_factory):
+    """The reference: one process, two devices, the whole global batch."""
+    output = tmp_path_factory.mktemp("one_process")
+    (log,) = succeed(start(output, synthetic, 2))
+    assert "DataParallel over 2 device(s), this is process 0" in log
+    return output / "model.keras"
+
+
+def test_two_processes_train_as_one_process_with_two_devices(one_process, synthetic, tmp_path):
+    logs = succeed(*start_two(tmp_path, synthetic))
+    for index, log in enumerate(logs):
+        assert f"DataParallel over 2 device(s) in 2 processes, this is process {index}" in log
+    # Process 0 alone wrote: no temporary file of process 1 is left beside the model.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "model.keras"]
+    assert_same_weights(tmp_path / "model.keras", one_process)
+
+
+def test_a_killed_process_and_a_restart_of_both_resume_at_one_step(
+    one_process, synthetic, tmp_path
+):
+    processes = start_two(tmp_path, synthetic, "--exit-after-steps", 4)
+    status, output = finish(processes[1])
+    assert status == 3, output[-3000:]  # Died after its 4th step of 6.
+    # Its peer waits for it in the next step: a host lost, the job is restarted.
+    processes[0].kill()
+    finish(processes[0])
+    assert not (tmp_path / "model.keras").exists()
+
+    logs = succeed(*start_two(tmp_path, synthetic))
+    resumed = [[line for line in log.splitlines() if line.startswith("Resuming")] for log in logs]
+    assert resumed[0] == resumed[1] and len(resumed[0]) == 1, logs
+    # The same steps on the same global batches: the weights of an uninterrupted run.
+    assert_same_weights(tmp_path / "model.keras", one_process)
