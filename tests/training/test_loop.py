@@ -6,20 +6,11 @@ import pytest
 
 from keras_stw import training
 from tests.test_case import TestCase
+from tests.training.after_steps import AfterSteps
 
 
-class StopAfter(keras.callbacks.Callback):
-    """Raises after `steps` training steps: a simulated preemption."""
-
-    def __init__(self, steps):
-        super().__init__()
-        self.steps = steps
-        self.seen = 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.steps:
-            raise KeyboardInterrupt("preempted")
+def preempt():
+    raise KeyboardInterrupt("preempted")
 
 
 def batches_from(step):
@@ -51,7 +42,11 @@ class ResumeTest(TestCase):
         # 4, 5, 7, 9, ...; stopped after step 8, the last one is epoch 1, step 2.
         with self.assertRaises(KeyboardInterrupt):
             training.fit_resumable(
-                self.build, batches_from, directory=directory, callbacks=[StopAfter(8)], **args
+                self.build,
+                batches_from,
+                directory=directory,
+                callbacks=[AfterSteps(8, preempt)],
+                **args,
             )
         checkpoint = training.TrainingCheckpoint(directory, steps_per_epoch=5)
         self.assertEqual(checkpoint.saved_position(), (1, 2))
