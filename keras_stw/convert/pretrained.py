@@ -132,19 +132,18 @@ def load_pretrained(name: str, mirror: str | None = None, **kwargs):
     """
     entry = _entry(name)
     # Another class count keeps the pretrained ResNet under a new classifier (as timm).
-    if kwargs.get("num_classes", entry.num_classes) == entry.num_classes:
-        kwargs.pop("num_classes", None)
+    num_classes = kwargs.pop("num_classes", entry.num_classes)
+    new_classifier = num_classes != entry.num_classes
+    chosen = {**kwargs, "num_classes": num_classes} if new_classifier else kwargs
     cache = os.path.join(_keras_home(), "keras_stw")
-    options = json.dumps(kwargs, sort_keys=True, default=str)
-    suffix = "" if not kwargs else "-" + hashlib.sha256(options.encode()).hexdigest()[:8]
+    options = json.dumps(chosen, sort_keys=True, default=str)
+    suffix = "" if not chosen else "-" + hashlib.sha256(options.encode()).hexdigest()[:8]
     converted = os.path.join(cache, "presets", entry.name + suffix)
     if os.path.isfile(os.path.join(converted, preset.METADATA_FILE)):
         return preset.from_preset(converted)
     checkpoint = _fetch(entry, mirror or os.environ.get(MIRROR_ENV), cache)
-    num_classes = kwargs.pop("num_classes", entry.num_classes)
-    backbone_only = num_classes != entry.num_classes
     model, _ = convert_checkpoint(
-        checkpoint, entry.model, num_classes, backbone_only=backbone_only, **kwargs
+        checkpoint, entry.model, num_classes, backbone_only=new_classifier, **kwargs
     )
     provenance = {
         "tag": entry.name,
