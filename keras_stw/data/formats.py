@@ -29,6 +29,11 @@ class AnnotationFormat:
             rather than one annotation file per split; `"val"` is the test list.
         frame_template: str. File names of the format's JPEG frame folders.
             Defaults to mmaction2's `"img_{:05d}.jpg"`.
+
+    Example:
+    >>> row = annotation_format("kinetics")
+    >>> row.labels, row.split_folder
+    ('optional', False)
     """
 
     read: Callable[..., Annotations]

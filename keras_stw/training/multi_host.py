@@ -30,6 +30,11 @@ class Processes:
     Args:
         process_index: int. This process, `0` to `process_count - 1`; `0` writes files.
         process_count: int. Processes in the run.
+
+    Example:
+    >>> processes = start_multi_host("10.0.0.1:1234", num_processes=2, process_id=1)
+    >>> processes.process_index, processes.process_count
+    (1, 2)
     """
 
     process_index: int
