@@ -13,7 +13,14 @@ Grain without TensorFlow, tf.data with it), so any Keras backend works.
 Prints top-1, top-5 and mean per-class accuracy, and writes `metrics.json` (per-class
 accuracies included) and `confusion_matrix.png` to `--output-dir`. The models and the
 label map are checked against each other before any video is read; with `--on-error
-skip`, unreadable videos are left out of the metrics and counted.
+skip`, unreadable videos are left out of the metrics and counted. `--save-scores` also
+writes `scores.npy`, each video's class scores in the annotation file's order.
+
+Several processes (hosts) share the videos with the launch flags of `train.py`
+(`--coordinator-address`, `--num-processes`, `--process-id`, or `--multi-host` under a
+cluster JAX detects; JAX backend): process `p` of `P` scores videos `p * n / P` to
+`(p + 1) * n / P` of the list on its first device, the scores are gathered in memory
+(no file passes between hosts), and process 0 alone writes the files.
 
 Example:
     python examples/evaluate.py --model runs/stw16/model.keras runs/stw8/model.keras \\
@@ -27,10 +34,10 @@ import sys
 
 import numpy as np
 
-from keras_stw import cli, evaluation
+from keras_stw import cli, evaluation, training
 
 # The values each numeric flag allows, as `check_number`'s arguments.
-FLAG_RANGES = {"batch_size": {"low": 1}, **cli.DATA_FLAG_RANGES}
+FLAG_RANGES = {"batch_size": {"low": 1}, **cli.LAUNCH_FLAG_RANGES, **cli.DATA_FLAG_RANGES}
 
 
 def parse_args(argv=None):
@@ -40,13 +47,21 @@ def parse_args(argv=None):
     parser.add_argument("--protocol", choices=tuple(evaluation.PROTOCOLS), default="1x1")
     parser.add_argument("--batch-size", type=int, default=8, help="Videos per pass.")
     parser.add_argument("--output-dir", default="runs/evaluate")
+    parser.add_argument(
+        "--save-scores",
+        action="store_true",
+        help="Also write scores.npy: each video's class scores (NaN rows: skipped videos).",
+    )
     cli.add_data_arguments(parser)
+    cli.add_launch_arguments(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> dict | None:
     args = parse_args(argv)
     cli.check_flags(args, FLAG_RANGES)
+    multi_host, launch = cli.launch_settings(args)
+    processes = training.start_multi_host(**launch) if multi_host else training.Processes(0, 1)
     split = cli.read_split(args, "val", args.annotations)
     if split is None:
         raise SystemExit(f"error: --format {args.format} needs --annotations.")
@@ -76,9 +91,13 @@ def main(argv=None) -> dict:
         if specs[-1].sampling == "dense":
             recipe += f", frame interval {specs[-1].frame_interval}"
         print(f"{path}: {num_frames} frames of {image_size}x{image_size}, {recipe}")
-    scores = evaluation.video_scores(
+    training.check_same_on_every_process(
+        "number of videos", len(records), "Every process must read the same annotations."
+    )
+    # Each process scores its part of the videos; every process gets all the scores.
+    part = evaluation.video_scores(
         models,
-        records,
+        processes.part(records),
         protocol=args.protocol,
         spec=specs,
         batch_size=args.batch_size,
@@ -86,6 +105,10 @@ def main(argv=None) -> dict:
         engine=args.engine,
         workers=args.workers,
     )
+    scores = training.gather_rows(part)
+    if processes.process_index != 0:
+        print(f"Scored {len(part)} of {len(records)} videos; process 0 writes the metrics.")
+        return None
     scored = ~np.isnan(scores).any(1)
     labels = np.array([r.label for r in records])
     metrics = evaluation.classification_metrics(scores[scored], labels[scored], class_names)
@@ -103,6 +126,8 @@ def main(argv=None) -> dict:
     }
     with open(os.path.join(args.output_dir, "metrics.json"), "w", encoding="utf-8") as file:
         json.dump(report, file, indent=2)
+    if args.save_scores:
+        np.save(os.path.join(args.output_dir, "scores.npy"), scores)
     print(
         f"{report['videos']} videos ({len(report['skipped_videos'])} skipped), protocol "
         f"{args.protocol}, {len(models)} model(s): top-1 {100 * metrics['top1']:.2f}%, "

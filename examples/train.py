@@ -115,13 +115,10 @@ def make_parser() -> argparse.ArgumentParser:
         help="Mixed precision compute dtype (default bfloat16).",
     )
     group.add_argument("--distribute", action="store_true", help="All local devices.")
-    group.add_argument("--multi-host", action="store_true", help="JAX: several processes.")
-    group.add_argument("--coordinator-address", help="HOST:PORT of process 0 (--multi-host).")
-    group.add_argument("--num-processes", type=int, help="Processes of a --multi-host run.")
-    group.add_argument("--process-id", type=int, help="This process, 0 to --num-processes - 1.")
     group.add_argument("--seed", type=int, default=0)
     group.add_argument("--output-dir", default="runs/train")
     group.add_argument("--verbose", type=int, default=1, help="1: progress bar.")
+    cli.add_launch_arguments(parser)
     return parser
 
 
@@ -148,8 +145,7 @@ FLAG_RANGES = {
     "dropout": {"low": 0, "high": 1, "open_high": True},
     "seed": {"low": 0, "high": 2**32 - 1},  # NumPy's seeds
     "verbose": {"low": 0, "high": 2},
-    "num_processes": POSITIVE,
-    "process_id": {"low": 0},
+    **cli.LAUNCH_FLAG_RANGES,
     **cli.DATA_FLAG_RANGES,
 }
 
@@ -222,12 +218,7 @@ def main(argv=None) -> keras.Model:
         weight_decay=args.weight_decay,
         clipnorm=args.clipnorm,
     )
-    launch = {
-        "coordinator_address": args.coordinator_address,
-        "num_processes": args.num_processes,
-        "process_id": args.process_id,
-    }
-    multi_host = args.multi_host or any(value is not None for value in launch.values())
+    multi_host, launch = cli.launch_settings(args)
     distribute = args.distribute or multi_host
     parallel = training.data_parallel(multi_host, **launch) if distribute else None
     if parallel:

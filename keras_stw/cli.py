@@ -32,10 +32,13 @@ from keras_stw.validation import check_number
 
 __all__ = [
     "DATA_FLAG_RANGES",
+    "LAUNCH_FLAG_RANGES",
     "RECIPE_FLAGS",
     "add_data_arguments",
+    "add_launch_arguments",
     "check_flags",
     "clip_spec",
+    "launch_settings",
     "main",
     "one_line",
     "read_split",
@@ -50,6 +53,9 @@ DATA_FLAG_RANGES = {
     "frame_interval": {"low": 1},
     "workers": {"low": 0},
 }
+
+# The values the options of `add_launch_arguments` allow, as `check_number`'s arguments.
+LAUNCH_FLAG_RANGES = {"num_processes": {"low": 1}, "process_id": {"low": 0}}
 
 # The options that set fields of the clip recipe, `ClipSpec`: left out, a program takes
 # them from the model (the recipe saved with it), else from `ClipSpec`'s defaults.
@@ -193,6 +199,49 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--on-error", choices=ON_ERROR, default="raise")
     group.add_argument("--engine", choices=ENGINES, default="auto")
     group.add_argument("--workers", type=int, help="Decoding processes (Grain) or threads.")
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the options that join the processes of a multi-host run (see `launch_settings`).
+
+    Args:
+        parser: the program's `argparse.ArgumentParser`.
+
+    Example:
+    >>> parser = argparse.ArgumentParser()
+    >>> add_launch_arguments(parser)
+    >>> args = parser.parse_args(["--num-processes", "2", "--process-id", "1"])
+    """
+    group = parser.add_argument_group("several processes")
+    group.add_argument("--multi-host", action="store_true", help="Several processes (hosts).")
+    group.add_argument("--coordinator-address", help="HOST:PORT of process 0 (--multi-host).")
+    group.add_argument("--num-processes", type=int, help="Processes of a --multi-host run.")
+    group.add_argument("--process-id", type=int, help="This process, 0 to --num-processes - 1.")
+
+
+def launch_settings(args: argparse.Namespace) -> tuple[bool, dict]:
+    """Whether the options of `add_launch_arguments` ask for several processes, and how.
+
+    Any of the three launch flags implies `--multi-host`.
+
+    Args:
+        args: the parsed options.
+
+    Returns:
+        `(multi_host, settings)`: a bool, and the keyword arguments of
+        `keras_stw.training.start_multi_host` (`None` where not given).
+
+    Example:
+    >>> launch_settings(argparse.Namespace(multi_host=False, coordinator_address=None,
+    ...     num_processes=2, process_id=1))
+    (True, {'coordinator_address': None, 'num_processes': 2, 'process_id': 1})
+    """
+    settings = {
+        "coordinator_address": args.coordinator_address,
+        "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    return args.multi_host or any(v is not None for v in settings.values()), settings
 
 
 def _add_recipe_arguments(group):

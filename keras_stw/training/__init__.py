@@ -5,6 +5,7 @@ from keras_stw.training.distribute import (
     DataParallel,
     check_same_on_every_process,
     data_parallel,
+    gather_rows,
     process_index,
 )
 from keras_stw.training.loop import fit_resumable
@@ -25,6 +26,7 @@ __all__ = [
     "check_same_on_every_process",
     "data_parallel",
     "fit_resumable",
+    "gather_rows",
     "process_index",
     "recalibrate_batch_norm",
     "save_model",

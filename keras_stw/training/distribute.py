@@ -29,6 +29,7 @@ import json
 import os
 
 import keras
+import numpy as np
 
 from keras_stw.training.multi_host import start_multi_host
 
@@ -176,7 +177,12 @@ def process_index() -> int:
     return 0
 
 
-def check_same_on_every_process(name: str, value: int) -> int:
+def check_same_on_every_process(
+    name: str,
+    value: int,
+    remedy: str = "A multi-host run resumes from one backup, which every host must read "
+    "(a shared --output-dir).",
+) -> int:
     """Returns `value` if every process of the run has the same; raises otherwise.
 
     A no-op in a single-process run. In a multi-process JAX run, the processes
@@ -187,6 +193,8 @@ def check_same_on_every_process(name: str, value: int) -> int:
     Args:
         name: str. What the value is, for the message.
         value: int. This process's value.
+        remedy: str. What makes the values agree, for the message. Defaults to
+            the advice for a resumed run: a shared output folder.
 
     Returns:
         `value`.
@@ -198,21 +206,60 @@ def check_same_on_every_process(name: str, value: int) -> int:
     >>> check_same_on_every_process("resumed step", 120)
     120
     """
-    if keras.backend.backend() != "jax":
+    if _process_count() == 1:
         return value
     import jax
 
-    if jax.process_count() == 1:
-        return value
-    import numpy as np
-    from jax.experimental import multihost_utils
-
-    values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel().tolist()
+    values = _allgather(np.int64(value)).ravel().tolist()
     if len(set(values)) > 1:
         raise ValueError(
             f"The processes of the run disagree on the {name}: process i has item i of "
-            f"{values}. A multi-host run resumes from one backup, which every host must "
-            f"read (a shared --output-dir). Received: {name}={value} on process "
+            f"{values}. {remedy} Received: {name}={value} on process "
             f"{jax.process_index()}"
         )
     return value
+
+
+def gather_rows(rows: np.ndarray) -> np.ndarray:
+    """Every process's rows, in process order, on every process; `rows` alone in one.
+
+    Each process calls it with its own rows, any number of them (the same trailing
+    shape and dtype on all): a multi-process JAX run pads them to the longest part,
+    gathers the parts (`jax.experimental.multihost_utils.process_allgather`) and
+    drops the padding, so that no file needs to pass between the hosts.
+
+    Args:
+        rows: array `(n, ...)`. This process's rows.
+
+    Returns:
+        array `(n_0 + n_1 + ..., ...)`: process 0's rows, then process 1's, and so on.
+
+    Example:
+    >>> # Process 0 holds 3 rows, process 1 holds 2: both get the 5.
+    >>> gather_rows(scores_of_my_videos).shape
+    (5, 400)
+    """
+    rows = np.asarray(rows)
+    if _process_count() == 1:
+        return rows
+    counts = _allgather(np.int64(len(rows))).ravel().tolist()
+    padded = np.zeros((max(counts), *rows.shape[1:]), rows.dtype)
+    padded[: len(rows)] = rows
+    parts = _allgather(padded)
+    return np.concatenate([part[:count] for part, count in zip(parts, counts, strict=True)])
+
+
+def _process_count() -> int:
+    """Processes of the run: JAX's count, else `1` (TensorFlow's workers gather nothing)."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()
+
+
+def _allgather(value) -> np.ndarray:
+    """`value` of every process, stacked along a new first axis in process order."""
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(value))

@@ -11,6 +11,7 @@ cluster.
 
 import dataclasses
 import os
+from collections.abc import Sequence
 
 import keras
 
@@ -39,6 +40,25 @@ class Processes:
 
     process_index: int
     process_count: int
+
+    def part(self, items: Sequence) -> Sequence:
+        """This process's contiguous part of `items`, split as evenly as can be.
+
+        Process `p` of `P` takes items `p * n // P` to `(p + 1) * n // P` of `n`:
+        the parts of the processes in order are `items` again.
+
+        Args:
+            items: a sequence, the same on every process.
+
+        Returns:
+            The slice of `items` this process handles.
+
+        Example:
+        >>> Processes(process_index=1, process_count=2).part([0, 1, 2, 3, 4])
+        [2, 3, 4]
+        """
+        n, p, count = len(items), self.process_index, self.process_count
+        return items[p * n // count : (p + 1) * n // count]
 
 
 def start_multi_host(

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from tests.examples.conftest import run
+from tests.processes import launch_flags, loopback_address, succeed
+from tests.training.data_parallel_worker import build
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +111,36 @@ def test_a_batch_size_no_run_can_mean_is_refused_by_flag_name(synthetic, program
     last = result.stderr.strip().splitlines()[-1]
     assert last == "error: `--batch-size` must be a number in [1, inf). Received: --batch-size=0"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.jax_only
+def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
+    """Each of two processes (one CPU device each) scores its part of an odd list."""
+    model = tmp_path / "model.keras"
+    build(steps_per_epoch=1).save(model)  # A tiny clip model: 4 frames of 32x32.
+    # 5 videos, one of them unreadable: parts of 2 and 3, a NaN row gathered too.
+    videos = tmp_path / "videos.txt"
+    videos.write_text(open(synthetic.val_list).read() + "videos/missing.mp4 8 0\n")
+    common = ["--model", model, "--annotations", videos, "--root", synthetic.directory]
+    common += ["--labels", synthetic.label_map, "--short-side", "32", "--workers", "0"]
+    common += ["--protocol", "10x3", "--on-error", "skip", "--save-scores", "--output-dir"]
+    command, environment = program("evaluate.py", *common, tmp_path / "one")
+    environment = {**environment, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"}
+    run((command, environment))
+    command, _ = program("evaluate.py", *common, tmp_path / "two")
+    address = loopback_address()
+    launches = [[*command, *map(str, launch_flags(address, index))] for index in range(2)]
+    output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    logs = succeed(*(subprocess.Popen(c, env=environment, **output) for c in launches))
+    assert "Scored 3 of 5 videos; process 0 writes the metrics." in logs[1]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
+    names = ("one", "two")
+    one, two = (np.load(tmp_path / name / "scores.npy") for name in names)
+    assert one.shape == (5, 4) and np.isnan(one[4]).all() and not np.isnan(one[:4]).any()
+    np.testing.assert_allclose(two, one, atol=1e-5, rtol=0)
+    # Scores within 1e-5 rank the classes alike: the same metrics.
+    one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in names)
+    assert two == one
+    assert one["videos"] == 4 and one["skipped_videos"][0].endswith("missing.mp4")

@@ -58,3 +58,11 @@ def test_launch_settings_need_multi_host_on_jax(multi_host):
         multi_host = False  # JAX takes them with multi_host=True: test_multi_process.py.
     with pytest.raises(ValueError, match=rf"multi_host=True\) under the JAX backend.*'{backend}'"):
         training.data_parallel(multi_host, num_processes=2, process_id=0)
+
+
+@pytest.mark.parametrize("num_items, process_count", [(5, 2), (7, 3), (2, 2), (1, 2)])
+def test_the_processes_parts_are_the_items_split_as_evenly_as_can_be(num_items, process_count):
+    items = list(range(num_items))
+    parts = [training.Processes(p, process_count).part(items) for p in range(process_count)]
+    assert sum(parts, []) == items
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1

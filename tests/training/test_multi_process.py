@@ -7,7 +7,6 @@ the loopback interface. Each of the two loads only its half of every global batc
 
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
@@ -15,9 +14,9 @@ import keras
 import numpy as np
 import pytest
 
+from tests.processes import finish, launch_flags, loopback_address, succeed
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
-# A run that hangs (a process waiting for a dead peer) fails the test, not the suite.
-LIMIT_SECONDS = 300
 pytestmark = [pytest.mark.jax_only, pytest.mark.slow]
 
 
@@ -39,33 +38,8 @@ def start(output, synthetic, devices, *flags):
 
 def start_two(output, synthetic, *flags):
     """Starts the two processes of a run, with a coordinator on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        address = f"127.0.0.1:{probe.getsockname()[1]}"
-    launch = ("--coordinator-address", address, "--num-processes", 2)
-    return [
-        start(output, synthetic, 1, *launch, "--process-id", index, *flags) for index in range(2)
-    ]
-
-
-def finish(process):
-    """Waits for a process; returns its exit status and output."""
-    try:
-        output = process.communicate(timeout=LIMIT_SECONDS)[0].decode()
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output = process.communicate()[0].decode()
-        pytest.fail(f"a worker ran for over {LIMIT_SECONDS} s:\n{output[-3000:]}")
-    return process.returncode, output
-
-
-def succeed(*processes):
-    outputs = []
-    for process in processes:
-        status, output = finish(process)
-        assert status == 0, output[-3000:]
-        outputs.append(output)
-    return outputs
+    address = loopback_address()
+    return [start(output, synthetic, 1, *launch_flags(address, i), *flags) for i in range(2)]
 
 
 def weights(path):
