@@ -32,6 +32,7 @@ import json
 import os
 import sys
 
+import keras
 import numpy as np
 
 from keras_stw import cli, evaluation, training
@@ -61,6 +62,12 @@ def main(argv=None) -> dict | None:
     args = parse_args(argv)
     cli.check_flags(args, FLAG_RANGES)
     multi_host, launch = cli.launch_settings(args)
+    if multi_host and keras.backend.backend() != "jax":
+        raise ValueError(
+            "Evaluation over several processes needs the JAX backend (KERAS_BACKEND=jax); "
+            "elsewhere run it in one process, without the launch flags. Received: "
+            f"--multi-host under backend {keras.backend.backend()!r}"
+        )
     processes = training.start_multi_host(**launch) if multi_host else training.Processes(0, 1)
     split = cli.read_split(args, "val", args.annotations)
     if split is None:

@@ -240,9 +240,9 @@ def main(argv=None) -> keras.Model:
     )
     loader = {"batch_size": recipe.batch_size, "on_error": args.on_error}
     loader.update(engine=args.engine, workers=args.workers)
-    if parallel and parallel.process_count > 1:
-        # Each process makes its slice of every global batch.
-        loader.update(shard_index=parallel.process_index, shard_count=parallel.process_count)
+    if parallel:
+        # Each process makes its slice of every global batch (JAX; tf.distribute splits).
+        loader.update(parallel.shard)
 
     def train_data(initial_step):
         return data.video_dataset(

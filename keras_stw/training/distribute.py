@@ -10,10 +10,12 @@ holds rows `p * B / P` to `(p + 1) * B / P` of a global batch of `B` (pass
 `shard_index=process_index, shard_count=process_count` to `video_dataset`), which
 Keras assembles into the global batch (`jax.make_array_from_process_local_data`).
 
-TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs, or
-`MultiWorkerMirroredStrategy` with `multi_host=True` (configured by the `TF_CONFIG`
-environment variable on every worker). Build, compile and restore the model inside
-the returned scope.
+TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs (else the CPU's
+logical devices), or `MultiWorkerMirroredStrategy` with `multi_host=True` (configured
+by the `TF_CONFIG` environment variable on every worker; two calls of Keras's `fit`
+that fail under it are replaced, see `tf_multi_worker`). Each worker makes whole
+global batches, which `tf.distribute` splits among the workers. Build, compile and
+restore the model inside the returned scope.
 
 In both cases the batch size given to the data pipeline is the global batch, split
 across devices. On JAX with a single device (and one host) no distribution is set: a
@@ -44,8 +46,10 @@ class DataParallel:
         description: str. A line for the log.
         process_index: int. This process; process `0` writes the run's files.
             Defaults to `0`.
-        process_count: int. Processes of the run, each feeding its slice of every
-            global batch. Defaults to `1`.
+        process_count: int. Processes of the run. Defaults to `1`.
+        splits_batches: bool. Whether the engine splits whole global batches among
+            the processes itself (`tf.distribute`'s workers), rather than each
+            process making its slice. Defaults to `False`.
     """
 
     scope: contextlib.AbstractContextManager
@@ -53,6 +57,22 @@ class DataParallel:
     description: str
     process_index: int = 0
     process_count: int = 1
+    splits_batches: bool = False
+
+    @property
+    def shard(self) -> dict:
+        """`video_dataset`'s arguments that make this process's slice of each global batch.
+
+        Empty in one process, and where the engine splits whole batches itself.
+
+        Example:
+        >>> parallel = data_parallel(multi_host=True)  # process 1 of 2, JAX
+        >>> parallel.shard
+        {'shard_index': 1, 'shard_count': 2}
+        """
+        if self.process_count == 1 or self.splits_batches:
+            return {}
+        return {"shard_index": self.process_index, "shard_count": self.process_count}
 
 
 def data_parallel(
@@ -133,14 +153,32 @@ def data_parallel(
     if backend == "tensorflow":
         import tensorflow as tf
 
+        workers, name = 1, "MirroredStrategy"
         if multi_host:
+            from keras_stw.training import tf_multi_worker
+
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            tf_multi_worker.install()  # Keras's `fit` fails without it.
+            # The chief and the workers of `TF_CONFIG`; without it, this process alone.
+            cluster = strategy.cluster_resolver.cluster_spec()
+            jobs = [job for job in ("chief", "worker") if job in cluster.jobs]
+            workers = max(1, sum(cluster.num_tasks(job) for job in jobs))
+            name = f"MultiWorkerMirroredStrategy in {workers} processes"
         else:
-            strategy = tf.distribute.MirroredStrategy()
+            # The GPUs, else the CPU's logical devices (one unless configured otherwise).
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = gpus or tf.config.list_logical_devices("CPU")
+            strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+        # Each worker gives tf.distribute whole global batches, which it splits among
+        # the workers (its own `auto_shard_policy`, DATA for these datasets).
         return DataParallel(
             strategy.scope(),
             strategy.num_replicas_in_sync,
-            f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replica(s)",
+            f"{name} over {strategy.num_replicas_in_sync} replica(s), "
+            f"this is process {process_index()}",
+            process_index(),
+            workers,
+            splits_batches=True,
         )
     raise ValueError(
         "Data-parallel training needs backend 'jax' or 'tensorflow': Keras has no "

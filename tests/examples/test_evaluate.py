@@ -144,3 +144,18 @@ def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
     one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in names)
     assert two == one
     assert one["videos"] == 4 and one["skipped_videos"][0].endswith("missing.mp4")
+
+
+def test_several_processes_off_jax_are_refused_in_one_line(synthetic, program, tmp_path):
+    command, environment = program(
+        "evaluate.py",
+        *("--model", tmp_path / "unread.keras", "--annotations", synthetic.val_list),
+        *("--num-processes", "2", "--process-id", "0", "--output-dir", tmp_path / "out"),
+    )
+    environment = {**environment, "KERAS_BACKEND": "torch"}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Evaluation over several processes needs the JAX backend")
+    assert last.endswith("Received: --multi-host under backend 'torch'")
+    assert not (tmp_path / "out").exists()

@@ -3,8 +3,10 @@
 `python -m tests.training.data_parallel_worker OUTPUT TRAIN_LIST ROOT [launch flags]`
 trains a tiny clip model with `fit_resumable` on `video_dataset` batches, each
 process making its slice of every global batch, and writes `OUTPUT/model.keras`
-(process 0). With `--exit-after-steps K`, process `--exit-process` dies after its
-K-th step, as a killed host would.
+(process 0). On TensorFlow, `--multi-host` joins the workers of `TF_CONFIG`, which
+split whole global batches, and `--cpu-devices N` splits the CPU into N devices.
+With `--exit-after-steps K`, process `--exit-process` dies after its K-th step, as a
+killed host would.
 """
 
 import argparse
@@ -49,10 +51,18 @@ def main():
     parser.add_argument("--coordinator-address")
     parser.add_argument("--num-processes", type=int)
     parser.add_argument("--process-id", type=int)
+    parser.add_argument("--multi-host", action="store_true")
+    parser.add_argument("--cpu-devices", type=int, default=1)
     parser.add_argument("--exit-after-steps", type=int)
     parser.add_argument("--exit-process", type=int, default=1)
     args = parser.parse_args()
-    multi_host = args.num_processes is not None
+    multi_host = args.multi_host or args.num_processes is not None
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        devices = [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices
+        tf.config.set_logical_device_configuration(cpu, devices)
     parallel = training.data_parallel(
         multi_host,
         coordinator_address=args.coordinator_address,
@@ -72,23 +82,23 @@ def main():
             seed=0,
             initial_step=step,
             workers=0,
-            shard_index=parallel.process_index,
-            shard_count=parallel.process_count,
+            **parallel.shard,
         )
 
     callbacks = []
     if args.exit_after_steps and parallel.process_index == args.exit_process:
         callbacks.append(AfterSteps(args.exit_after_steps, exit_now))
-    model = training.fit_resumable(
-        lambda: build(steps_per_epoch=3),
-        batches,
-        directory=os.path.join(args.output, "backup"),
-        epochs=2,
-        steps_per_epoch=3,
-        save_freq=1,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    with parallel.scope:
+        model = training.fit_resumable(
+            lambda: build(steps_per_epoch=3),
+            batches,
+            directory=os.path.join(args.output, "backup"),
+            epochs=2,
+            steps_per_epoch=3,
+            save_freq=1,
+            callbacks=callbacks,
+            verbose=2,
+        )
     # Every process saves; process 0 writes the file.
     training.save_model(model, os.path.join(args.output, "model.keras"))
 

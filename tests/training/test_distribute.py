@@ -1,5 +1,6 @@
 """`data_parallel`: the backend's own data parallelism, compiled once."""
 
+import contextlib
 import logging
 
 import keras
@@ -35,3 +36,20 @@ def test_data_parallel_over_the_local_devices(caplog):
             jax.config.update("jax_log_compiles", False)
     if backend == "jax":
         assert caplog.text.count("Compiling jit(train_step)") == 1
+
+
+@pytest.mark.parametrize(
+    "process_count, splits_batches, shard",
+    [
+        (1, False, {}),
+        (2, False, {"shard_index": 1, "shard_count": 2}),
+        (2, True, {}),  # TensorFlow's workers: tf.distribute splits whole batches.
+    ],
+)
+def test_a_process_makes_its_slice_unless_the_engine_splits_batches(
+    process_count, splits_batches, shard
+):
+    parallel = training.DataParallel(
+        contextlib.nullcontext(), 2, "", process_count - 1, process_count, splits_batches
+    )
+    assert parallel.shard == shard

@@ -1,10 +1,13 @@
-"""Multi-host JAX on one machine: two processes train as one process with two devices.
+"""Several processes on one machine: two processes train as one process with two devices.
 
 Each run is `data_parallel_worker.py` in fresh processes on the CPU: one process with
-two CPU devices, or two processes with one each, joined through a coordinator on
-the loopback interface. Each of the two loads only its half of every global batch.
+two CPU devices, or two processes with one each, joined through the loopback
+interface. JAX: a coordinator; each of the two loads only its half of every global
+batch. TensorFlow: two workers of `TF_CONFIG` under `MultiWorkerMirroredStrategy`,
+against `MirroredStrategy` over two logical CPU devices.
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -17,20 +20,22 @@ import pytest
 from tests.processes import finish, launch_flags, loopback_address, succeed
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.jax_only, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
-def start(output, synthetic, devices, *flags):
-    """Starts one worker process on `devices` CPU devices."""
+def start(output, synthetic, devices, *flags, environment=None):
+    """Starts one worker process on `devices` CPU devices, on this test's backend."""
     environment = {
         **os.environ,
-        "KERAS_BACKEND": "jax",
+        "KERAS_BACKEND": keras.backend.backend(),
         "JAX_PLATFORMS": "cpu",
         "JAX_NUM_CPU_DEVICES": str(devices),
         "PYTHONPATH": str(REPO),
+        **(environment or {}),
     }
     command = [sys.executable, "-m", "tests.training.data_parallel_worker", str(output)]
-    command += [synthetic.train_list, synthetic.directory, *map(str, flags)]
+    command += [synthetic.train_list, synthetic.directory, "--cpu-devices", str(devices)]
+    command += map(str, flags)
     return subprocess.Popen(
         command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -62,6 +67,7 @@ def one_process(synthetic, tmp_path_factory):
     return output / "model.keras"
 
 
+@pytest.mark.jax_only
 def test_two_processes_train_as_one_process_with_two_devices(one_process, synthetic, tmp_path):
     logs = succeed(*start_two(tmp_path, synthetic))
     for index, log in enumerate(logs):
@@ -71,6 +77,7 @@ def test_two_processes_train_as_one_process_with_two_devices(one_process, synthe
     assert_same_weights(tmp_path / "model.keras", one_process)
 
 
+@pytest.mark.jax_only
 def test_a_killed_process_and_a_restart_of_both_resume_at_one_step(
     one_process, synthetic, tmp_path
 ):
@@ -87,3 +94,23 @@ def test_a_killed_process_and_a_restart_of_both_resume_at_one_step(
     assert resumed[0] == resumed[1] and len(resumed[0]) == 1, logs
     # The same steps on the same global batches: the weights of an uninterrupted run.
     assert_same_weights(tmp_path / "model.keras", one_process)
+
+
+@pytest.mark.tf_only
+def test_two_tensorflow_workers_train_as_one_process_with_two_devices(synthetic, tmp_path):
+    (log,) = succeed(start(tmp_path / "one", synthetic, 2))
+    assert "MirroredStrategy over 2 replica(s)" in log
+    cluster = {"worker": [loopback_address(), loopback_address()]}
+    workers = [
+        start(tmp_path / "two", synthetic, 1, "--multi-host", environment={"TF_CONFIG": config})
+        for config in (
+            json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+            for index in range(2)
+        )
+    ]
+    logs = succeed(*workers)
+    for index, log in enumerate(logs):
+        assert f"in 2 processes over 2 replica(s), this is process {index}" in log
+    # Worker 0 alone wrote; each split whole global batches: the weights of one process.
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["backup", "model.keras"]
+    assert_same_weights(tmp_path / "two" / "model.keras", tmp_path / "one" / "model.keras")
