@@ -16,11 +16,12 @@ label map are checked against each other before any video is read; with `--on-er
 skip`, unreadable videos are left out of the metrics and counted. `--save-scores` also
 writes `scores.npy`, each video's class scores in the annotation file's order.
 
-Several processes (hosts) share the videos with the launch flags of `train.py`
-(`--coordinator-address`, `--num-processes`, `--process-id`, or `--multi-host` under a
-cluster JAX detects; JAX backend): process `p` of `P` scores videos `p * n / P` to
-`(p + 1) * n / P` of the list on its first device, the scores are gathered in memory
-(no file passes between hosts), and process 0 alone writes the files.
+Several processes (hosts) share the videos with the launch flags of `train.py`: on JAX
+`--coordinator-address`, `--num-processes`, `--process-id` (or `--multi-host` under a
+cluster JAX detects), on TensorFlow `--multi-host` with `TF_CONFIG` on every worker.
+Process `p` of `P` scores videos `p * n / P` to `(p + 1) * n / P` of the list on its
+first device, the scores are gathered in memory (no file passes between hosts), and
+process 0 alone writes the files.
 
 Example:
     python examples/evaluate.py --model runs/stw16/model.keras runs/stw8/model.keras \\
@@ -28,6 +29,7 @@ Example:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -62,13 +64,20 @@ def main(argv=None) -> dict | None:
     args = parse_args(argv)
     cli.check_flags(args, FLAG_RANGES)
     multi_host, launch = cli.launch_settings(args)
-    if multi_host and keras.backend.backend() != "jax":
+    processes, scope = training.Processes(0, 1), contextlib.nullcontext()
+    if multi_host and keras.backend.backend() == "tensorflow":
+        # The workers of `TF_CONFIG`; the scores are gathered in their strategy's scope.
+        parallel = training.data_parallel(True, **launch)
+        processes = training.Processes(parallel.process_index, parallel.process_count)
+        scope = parallel.scope
+    elif multi_host and keras.backend.backend() == "jax":
+        processes = training.start_multi_host(**launch)
+    elif multi_host:
         raise ValueError(
-            "Evaluation over several processes needs the JAX backend (KERAS_BACKEND=jax); "
+            "Evaluation over several processes needs the JAX or TensorFlow backend; "
             "elsewhere run it in one process, without the launch flags. Received: "
             f"--multi-host under backend {keras.backend.backend()!r}"
         )
-    processes = training.start_multi_host(**launch) if multi_host else training.Processes(0, 1)
     split = cli.read_split(args, "val", args.annotations)
     if split is None:
         raise SystemExit(f"error: --format {args.format} needs --annotations.")
@@ -112,7 +121,8 @@ def main(argv=None) -> dict | None:
         engine=args.engine,
         workers=args.workers,
     )
-    scores = training.gather_rows(part)
+    with scope:
+        scores = training.gather_rows(part)
     if processes.process_index != 0:
         print(f"Scored {len(part)} of {len(records)} videos; process 0 writes the metrics.")
         return None

@@ -1,8 +1,10 @@
 """What the multi-process tests share: a loopback coordinator and processes that must end."""
 
+import json
 import socket
 import subprocess
 
+import keras
 import pytest
 
 # A run that hangs (a process waiting for a dead peer) fails the test, not the suite.
@@ -19,6 +21,27 @@ def loopback_address() -> str:
 def launch_flags(address, index, count=2):
     """The launch flags of process `index` of `count` joined through `address`."""
     return ["--coordinator-address", address, "--num-processes", count, "--process-id", index]
+
+
+def worker_environments(count=2):
+    """The `TF_CONFIG` of each of `count` TensorFlow workers on loopback ports."""
+    cluster = {"worker": [loopback_address() for _ in range(count)]}
+    return [
+        {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})}
+        for i in range(count)
+    ]
+
+
+def joined(count=2):
+    """`(flags, environment)` of each of `count` processes of one run, on this backend.
+
+    JAX: the launch flags, with a coordinator on a loopback port. TensorFlow:
+    `--multi-host`, with the `TF_CONFIG` of each worker.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return [(["--multi-host"], environment) for environment in worker_environments(count)]
+    address = loopback_address()
+    return [(launch_flags(address, index, count), {}) for index in range(count)]
 
 
 def finish(process):

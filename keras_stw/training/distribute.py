@@ -262,9 +262,12 @@ def gather_rows(rows: np.ndarray) -> np.ndarray:
     """Every process's rows, in process order, on every process; `rows` alone in one.
 
     Each process calls it with its own rows, any number of them (the same trailing
-    shape and dtype on all): a multi-process JAX run pads them to the longest part,
-    gathers the parts (`jax.experimental.multihost_utils.process_allgather`) and
-    drops the padding, so that no file needs to pass between the hosts.
+    shape and dtype on all), so that no file needs to pass between the hosts. A
+    multi-process JAX run pads them to the longest part, gathers the parts
+    (`jax.experimental.multihost_utils.process_allgather`) and drops the padding.
+    On TensorFlow, inside the scope of `data_parallel(multi_host=True)`, the
+    workers' `MultiWorkerMirroredStrategy` gathers them (`strategy.gather`, which
+    takes parts of unequal length).
 
     Args:
         rows: array `(n, ...)`. This process's rows.
@@ -278,6 +281,8 @@ def gather_rows(rows: np.ndarray) -> np.ndarray:
     (5, 400)
     """
     rows = np.asarray(rows)
+    if keras.backend.backend() == "tensorflow":
+        return _gather_workers_rows(rows)
     if _process_count() == 1:
         return rows
     counts = _allgather(np.int64(len(rows))).ravel().tolist()
@@ -285,6 +290,21 @@ def gather_rows(rows: np.ndarray) -> np.ndarray:
     padded[: len(rows)] = rows
     parts = _allgather(padded)
     return np.concatenate([part[:count] for part, count in zip(parts, counts, strict=True)])
+
+
+def _gather_workers_rows(rows: np.ndarray) -> np.ndarray:
+    """`gather_rows` under the scope of TensorFlow's multi-worker strategy."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return rows
+    # Gathered in replica order, so each worker's rows go on its first local replica.
+    parts = [rows] + [rows[:0]] * (strategy.num_replicas_in_sync - 1)
+    values = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant(parts.pop(0))
+    )
+    return strategy.gather(values, axis=0).numpy()
 
 
 def _process_count() -> int:

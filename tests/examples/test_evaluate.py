@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.examples.conftest import run
-from tests.processes import launch_flags, loopback_address, succeed
+from tests.processes import joined, succeed
 from tests.training.data_parallel_worker import build
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_a_batch_size_no_run_can_mean_is_refused_by_flag_name(synthetic, program
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.jax_only
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras has no torch distribution")
 def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
     """Each of two processes (one CPU device each) scores its part of an odd list."""
     model = tmp_path / "model.keras"
@@ -128,10 +128,13 @@ def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
     environment = {**environment, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1"}
     run((command, environment))
     command, _ = program("evaluate.py", *common, tmp_path / "two")
-    address = loopback_address()
-    launches = [[*command, *map(str, launch_flags(address, index))] for index in range(2)]
     output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
-    logs = succeed(*(subprocess.Popen(c, env=environment, **output) for c in launches))
+    logs = succeed(
+        *(
+            subprocess.Popen([*command, *map(str, flags)], env={**environment, **join}, **output)
+            for flags, join in joined()
+        )
+    )
     assert "Scored 3 of 5 videos; process 0 writes the metrics." in logs[1]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
         p.name for p in (tmp_path / "one").iterdir()
@@ -146,7 +149,7 @@ def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
     assert one["videos"] == 4 and one["skipped_videos"][0].endswith("missing.mp4")
 
 
-def test_several_processes_off_jax_are_refused_in_one_line(synthetic, program, tmp_path):
+def test_several_processes_on_torch_are_refused_in_one_line(synthetic, program, tmp_path):
     command, environment = program(
         "evaluate.py",
         *("--model", tmp_path / "unread.keras", "--annotations", synthetic.val_list),
@@ -156,6 +159,6 @@ def test_several_processes_off_jax_are_refused_in_one_line(synthetic, program, t
     result = subprocess.run(command, capture_output=True, text=True, env=environment)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: Evaluation over several processes needs the JAX backend")
+    assert last.startswith("error: Evaluation over several processes needs the JAX or TensorFlow")
     assert last.endswith("Received: --multi-host under backend 'torch'")
     assert not (tmp_path / "out").exists()

@@ -7,7 +7,6 @@ batch. TensorFlow: two workers of `TF_CONFIG` under `MultiWorkerMirroredStrategy
 against `MirroredStrategy` over two logical CPU devices.
 """
 
-import json
 import os
 import pathlib
 import subprocess
@@ -17,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.processes import finish, launch_flags, loopback_address, succeed
+from tests.processes import finish, joined, launch_flags, loopback_address, succeed
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -100,13 +99,9 @@ def test_a_killed_process_and_a_restart_of_both_resume_at_one_step(
 def test_two_tensorflow_workers_train_as_one_process_with_two_devices(synthetic, tmp_path):
     (log,) = succeed(start(tmp_path / "one", synthetic, 2))
     assert "MirroredStrategy over 2 replica(s)" in log
-    cluster = {"worker": [loopback_address(), loopback_address()]}
     workers = [
-        start(tmp_path / "two", synthetic, 1, "--multi-host", environment={"TF_CONFIG": config})
-        for config in (
-            json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-            for index in range(2)
-        )
+        start(tmp_path / "two", synthetic, 1, *flags, environment=environment)
+        for flags, environment in joined()
     ]
     logs = succeed(*workers)
     for index, log in enumerate(logs):
