@@ -17,13 +17,9 @@ import os
 import warnings
 from typing import NamedTuple
 
-ON_ERROR = ("raise", "skip")
+from keras_stw.data.errors import AnnotationError, check_on_error
 
 logger = logging.getLogger(__name__)
-
-
-class AnnotationError(ValueError):
-    """A malformed annotation; the message names the file and line."""
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -394,8 +390,7 @@ def _parse_items(path, items, parse, on_error, first_line=1):
 
 
 def _parse_numbered(path, numbered, parse, on_error, allow_empty):
-    if on_error not in ON_ERROR:
-        raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
+    check_on_error(on_error)
     if not numbered and not allow_empty:
         raise AnnotationError(f"{path}: the annotation file is empty.")
     records, skipped = [], 0

@@ -15,20 +15,24 @@ process would, whatever their number.
 
 import dataclasses
 
-import cv2
 import numpy as np
 
-from keras_stw.data.annotations import ON_ERROR, Annotations, VideoRecord
+from keras_stw.data.annotations import Annotations, VideoRecord
 from keras_stw.data.clips import ClipSpec
-from keras_stw.data.decode import DecodeError, count_frames
+from keras_stw.data.decode import count_frames
+from keras_stw.data.errors import (
+    VIDEO_ERRORS,
+    DecodeError,
+    check_on_error,
+    describe_error,
+    every_video_failed,
+)
 from keras_stw.validation import check_positive_int
 
 # Batches of a repeated dataset: without end, for every practical purpose.
 UNLIMITED = 2**62
 # Other videos tried in place of an unreadable training video, at most.
 MAX_REPLACEMENTS = 100
-# What a broken video can raise inside OpenCV or NumPy, besides `DecodeError`.
-VIDEO_ERRORS = (DecodeError, OSError, ValueError, MemoryError, cv2.error)
 # Seed streams: a clip's sampling and crop, a pass's order, a clip's replacements.
 _CLIP, _ORDER, _REPLACEMENT = 0, 1, 2
 
@@ -97,8 +101,7 @@ class ClipBatches:
                 f"`batch_size` must be a multiple of `shard_count` ({shard_count}): every "
                 f"shard makes an equal part of each batch. Received: batch_size={batch_size}"
             )
-        if on_error not in ON_ERROR:
-            raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
+        self.on_error = check_on_error(on_error)
         self.records = as_records(source)
         self.spec = spec
         self.batch_size = batch_size
@@ -106,7 +109,6 @@ class ClipBatches:
         self.shuffle = spec.training if shuffle is None else shuffle
         self.repeat = repeat
         self.drop_remainder = drop_remainder
-        self.on_error = on_error
         self.threads = threads
         self.shard_index = shard_index
         self.shard_count = shard_count
@@ -202,10 +204,7 @@ class ClipBatches:
                 return (*self._load(record, seed), messages)
             except VIDEO_ERRORS as error:
                 messages.append(describe_error(record, error))
-        raise DecodeError(
-            f"Every video tried for one clip failed to load ({len(messages)}); last error: "
-            f"{messages[-1]}"
-        )
+        raise every_video_failed("tried for one clip", len(messages), messages[-1])
 
     def _load(self, record, seed):
         if not record.total_frames:
@@ -216,11 +215,6 @@ class ClipBatches:
                 )
             record = dataclasses.replace(record, total_frames=self._frame_counts[record.path])
         return self.spec.load(record, seed, self.threads)
-
-
-def describe_error(record: VideoRecord, error: Exception) -> str:
-    """The error message of a video, with its annotation line when known."""
-    return f"{error} (annotation {record.origin})" if record.origin else str(error)
 
 
 def as_records(source) -> list[VideoRecord]:

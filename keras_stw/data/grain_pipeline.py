@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags
 
 from keras_stw.data.batches import ClipBatches
-from keras_stw.data.skipped import SkippedVideos
+from keras_stw.data.errors import SkippedVideos
 
 
 def grain_dataset(

@@ -13,13 +13,8 @@ turns back into the `DecodeError` or `AnnotationError` it was.
 import numpy as np
 import tensorflow as tf
 
-from keras_stw.data.annotations import AnnotationError
 from keras_stw.data.batches import ClipBatches
-from keras_stw.data.decode import DecodeError
-from keras_stw.data.skipped import SkippedVideos
-
-# The errors about the data, which `original_errors` raises again as what they were.
-DATA_ERRORS = (DecodeError, AnnotationError)
+from keras_stw.data.errors import DATA_ERRORS, SkippedVideos, quote_error
 
 
 def tf_dataset(
@@ -44,7 +39,13 @@ def tf_dataset(
         try:
             batch = batches[index]
         except DATA_ERRORS as error:
-            return empty, np.zeros(0, np.int32), np.zeros(3, np.int64), no_errors, failure(error)
+            return (
+                empty,
+                np.zeros(0, np.int32),
+                np.zeros(3, np.int64),
+                no_errors,
+                quote_error(error),
+            )
         errors = np.array([e.encode() for e in batch["errors"]], dtype=object)
         positions = np.array([batch["start"], batch["stop"], batch["completed_passes"]])
         return batch["clips"], batch["labels"], positions, errors, b""
@@ -55,7 +56,7 @@ def tf_dataset(
         try:
             skipped.observe(start, stop, len(labels), messages, completed_passes)
         except DATA_ERRORS as error:
-            return np.bool_(False), failure(error)
+            return np.bool_(False), quote_error(error)
         return np.bool_(len(labels) > 0), b""
 
     def load_graph(index):
@@ -86,13 +87,8 @@ def tf_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def failure(error: Exception) -> bytes:
-    """The message `raise_failure` raises for a data error: its class and message."""
-    return f"{type(error).__name__}: {error}".encode()
-
-
 def raise_failure(message: tf.Tensor) -> tf.Operation:
-    """An op that raises `message` when it is not empty.
+    """An op that raises `message` (`quote_error`'s) when it is not empty.
 
     TensorFlow's error reads `assertion failed: [<message>]`, escaped as C strings
     are; see `keras_stw.data.errors`.
