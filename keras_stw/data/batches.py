@@ -140,7 +140,8 @@ class ClipBatches:
             A dict: `clips` uint8 `(n, *spec.clip_shape)`, `labels` int32 `(n,)`,
             `start` and `stop` (the whole batch's stream positions), `errors` (a
             tuple of one message per skipped video) and `completed_passes` (the
-            passes over the videos that end with it).
+            passes over the videos that end with it); `bookkeeping` reads the
+            last four for `SkippedVideos`.
         """
         index = int(index)
         if not 0 <= index < len(self):
@@ -215,6 +216,32 @@ class ClipBatches:
                 )
             record = dataclasses.replace(record, total_frames=self._frame_counts[record.path])
         return self.spec.load(record, seed, self.threads)
+
+
+def bookkeeping(batch: dict) -> dict:
+    """What `SkippedVideos.observe` takes of a batch of `ClipBatches`, as keywords.
+
+    Both engines count a batch with `skipped.observe(**bookkeeping(batch))`. The
+    values are ints and a list of str, which the `tf.data` engine carries as JSON.
+
+    Args:
+        batch: dict. A batch, `ClipBatches[index]`.
+
+    Returns:
+        dict with `start`, `stop`, `loaded` (the clips it holds), `errors` and
+        `completed_passes`.
+
+    Example:
+    >>> bookkeeping(ClipBatches(records, ClipSpec(num_frames=8), batch_size=2)[0])
+    {'start': 0, 'stop': 2, 'loaded': 2, 'errors': [], 'completed_passes': 0}
+    """
+    return {
+        "start": int(batch["start"]),
+        "stop": int(batch["stop"]),
+        "loaded": len(batch["labels"]),
+        "errors": list(batch["errors"]),
+        "completed_passes": int(batch["completed_passes"]),
+    }
 
 
 def as_records(source) -> list[VideoRecord]:
