@@ -36,11 +36,9 @@ class AnnotationError(ValueError):
     """A malformed annotation; the message names the file and line.
 
     Example:
-    >>> try:
-    ...     keras_stw.data.read_list("train.txt")
-    ... except keras_stw.data.AnnotationError as error:
-    ...     print(error)
-    train.txt:3: invalid literal for int() with base 10: 'x' (in 'a.mp4 x')
+    >>> keras_stw.data.read_list("train.txt")  # line 3 is `a.mp4 x`
+    Traceback (most recent call last):
+    AnnotationError: train.txt:3: invalid literal for int() with base 10: 'x' (in 'a.mp4 x')
     """
 
 
