@@ -6,7 +6,7 @@ saves a `.keras` file. `.pth` files need torch; `.safetensors`
 (with the `safetensors` package) and `.npz` exports of a state dict do not.
 """
 
-from keras_stw.convert.checkpoint import CheckpointError, read_checkpoint
+from keras_stw.convert.checkpoint_files import CheckpointError, read_checkpoint
 from keras_stw.convert.converter import ConversionReport, convert_checkpoint, load_checkpoint
 from keras_stw.convert.layouts import LAYOUTS, ResNetState, parse_state_dict
 from keras_stw.convert.pretrained import (

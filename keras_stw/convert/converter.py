@@ -7,7 +7,7 @@ import keras
 
 from keras_stw import surgery
 from keras_stw.convert import resnet_weights
-from keras_stw.convert.checkpoint import CheckpointError, read_checkpoint
+from keras_stw.convert.checkpoint_files import CheckpointError, read_checkpoint
 from keras_stw.convert.layouts import parse_state_dict
 from keras_stw.layers import TemporalShift
 from keras_stw.models import backbones

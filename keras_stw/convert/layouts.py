@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from keras_stw.convert.checkpoint import CheckpointError
+from keras_stw.convert.checkpoint_files import CheckpointError
 from keras_stw.models.backbones import STACKWISE_BLOCKS
 
 LAYOUTS = ("torchvision", "tsm", "mmaction2")

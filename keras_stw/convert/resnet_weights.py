@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_stw.convert.checkpoint import CheckpointError
+from keras_stw.convert.checkpoint_files import CheckpointError
 
 # torchvision BatchNorm parameters -> Keras `BatchNormalization` variables.
 _BATCH_NORM = {

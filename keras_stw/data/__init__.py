@@ -5,7 +5,8 @@ in `formats.py`) -> the order of a
 pass and the seeds (`batches.py`) -> per video: sample (`sampling.py`), decode
 (`decode.py`), crop and flip (`augment.py`), described by `ClipSpec` (`clips.py`) ->
 batch -> an engine: `tf.data` (`tf_pipeline.py`) or Grain (`grain_pipeline.py`), chosen
-by `video_dataset` (`dataset.py`). `synthetic.py` writes a time-reversal benchmark.
+by `video_dataset` (`dataset.py`). `errors.py` holds the data errors, the `on_error`
+policy and the count of skipped videos; `synthetic.py` writes a time-reversal benchmark.
 
 Everything but the `tf.data` engine is NumPy and OpenCV, so this package works without
 TensorFlow (JAX or PyTorch machines, with Grain); TensorFlow is imported only when the
@@ -13,8 +14,6 @@ TensorFlow (JAX or PyTorch machines, with Grain); TensorFlow is imported only wh
 """
 
 from keras_stw.data.annotations import (
-    ON_ERROR,
-    AnnotationError,
     Annotations,
     VideoRecord,
     read_hmdb51,
@@ -37,13 +36,18 @@ from keras_stw.data.clips import ClipSpec, load_clip
 from keras_stw.data.dataset import ENGINES, resolve_engine, video_dataset
 from keras_stw.data.decode import (
     FRAME_TEMPLATE,
-    DecodeError,
     count_frames,
     read_folder_frames,
     read_frames,
     read_video_frames,
 )
-from keras_stw.data.errors import original_errors
+from keras_stw.data.errors import (
+    ON_ERROR,
+    AnnotationError,
+    DecodeError,
+    SkippedVideos,
+    original_errors,
+)
 from keras_stw.data.formats import (
     FORMATS,
     AnnotationFormat,
@@ -52,7 +56,6 @@ from keras_stw.data.formats import (
     read_annotations,
 )
 from keras_stw.data.sampling import SAMPLINGS, dense_indices, sample_indices, segment_indices
-from keras_stw.data.skipped import SkippedVideos
 from keras_stw.data.synthetic import (
     PAIRS,
     TEMPORAL_PAIRS,

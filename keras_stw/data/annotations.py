@@ -10,6 +10,8 @@ with `on_error="skip"`, are skipped and counted in one logged warning.
 import codecs
 import csv
 import dataclasses
+import functools
+import inspect
 import io
 import json
 import logging
@@ -17,13 +19,54 @@ import os
 import warnings
 from typing import NamedTuple
 
-ON_ERROR = ("raise", "skip")
+from keras_stw.data.errors import AnnotationError, check_on_error
 
 logger = logging.getLogger(__name__)
 
 
-class AnnotationError(ValueError):
-    """A malformed annotation; the message names the file and line."""
+def num_frames_alias(function):
+    """Accepts `num_frames=`, keras-stw 0.1.0's name of a video's length, as `total_frames=`.
+
+    `num_frames` is a clip's length `T` everywhere else (`ClipSpec.num_frames`); where
+    0.1.0 used it for a video's length, the decorated function still takes it, with a
+    `DeprecationWarning`, and refuses it when `total_frames` is given too.
+
+    Example:
+    >>> @num_frames_alias
+    ... def video_length(path, total_frames=None):
+    ...     return total_frames
+    >>> video_length("a.mp4", num_frames=12)  # DeprecationWarning
+    12
+    """
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapper(*args, num_frames=None, **kwargs):
+        if num_frames is None:
+            return function(*args, **kwargs)
+        bound = signature.bind_partial(*args, **kwargs)
+        total_frames = bound.arguments.get("total_frames")
+        if total_frames is not None:
+            raise ValueError(
+                "Pass the video's length once, as `total_frames`; `num_frames` is its "
+                f"deprecated name. Received: total_frames={total_frames!r}, "
+                f"num_frames={num_frames!r}"
+            )
+        _warn_num_frames()
+        bound.arguments["total_frames"] = num_frames
+        return function(*bound.args, **bound.kwargs)
+
+    return wrapper
+
+
+def _warn_num_frames():
+    # Level 3: the caller of the property or of the decorated function.
+    warnings.warn(
+        "`num_frames` is deprecated as a video's length: it is `total_frames` "
+        "(`num_frames` is a clip's length, `ClipSpec.num_frames`).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -50,16 +93,8 @@ class VideoRecord:
     total_frames: int | None = None
     origin: str = ""
 
-    def __init__(self, path, label, total_frames=None, origin="", *, num_frames=None):
-        if num_frames is not None:
-            if total_frames is not None:
-                raise ValueError(
-                    "Pass the video's length once, as `total_frames`; `num_frames` is its "
-                    f"deprecated name. Received: total_frames={total_frames!r}, "
-                    f"num_frames={num_frames!r}"
-                )
-            _warn_num_frames()
-            total_frames = num_frames
+    @num_frames_alias
+    def __init__(self, path, label, total_frames=None, origin=""):
         # Frozen: set as the generated `__init__` would.
         for name, value in zip(
             ("path", "label", "total_frames", "origin"),
@@ -73,15 +108,6 @@ class VideoRecord:
         """Deprecated name of `total_frames`."""
         _warn_num_frames()
         return self.total_frames
-
-
-def _warn_num_frames():
-    warnings.warn(
-        "`VideoRecord.num_frames` is deprecated: the video's length is `total_frames` "
-        "(`num_frames` is a clip's length, `ClipSpec.num_frames`).",
-        DeprecationWarning,
-        stacklevel=3,
-    )
 
 
 class Annotations(NamedTuple):
@@ -394,8 +420,7 @@ def _parse_items(path, items, parse, on_error, first_line=1):
 
 
 def _parse_numbered(path, numbered, parse, on_error, allow_empty):
-    if on_error not in ON_ERROR:
-        raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
+    check_on_error(on_error)
     if not numbered and not allow_empty:
         raise AnnotationError(f"{path}: the annotation file is empty.")
     records, skipped = [], 0

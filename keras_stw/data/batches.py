@@ -15,20 +15,24 @@ process would, whatever their number.
 
 import dataclasses
 
-import cv2
 import numpy as np
 
-from keras_stw.data.annotations import ON_ERROR, Annotations, VideoRecord
+from keras_stw.data.annotations import Annotations, VideoRecord
 from keras_stw.data.clips import ClipSpec
-from keras_stw.data.decode import DecodeError, count_frames
+from keras_stw.data.decode import count_frames
+from keras_stw.data.errors import (
+    VIDEO_ERRORS,
+    DecodeError,
+    check_on_error,
+    describe_error,
+    every_video_failed,
+)
 from keras_stw.validation import check_positive_int
 
 # Batches of a repeated dataset: without end, for every practical purpose.
 UNLIMITED = 2**62
 # Other videos tried in place of an unreadable training video, at most.
 MAX_REPLACEMENTS = 100
-# What a broken video can raise inside OpenCV or NumPy, besides `DecodeError`.
-VIDEO_ERRORS = (DecodeError, OSError, ValueError, MemoryError, cv2.error)
 # Seed streams: a clip's sampling and crop, a pass's order, a clip's replacements.
 _CLIP, _ORDER, _REPLACEMENT = 0, 1, 2
 
@@ -97,8 +101,7 @@ class ClipBatches:
                 f"`batch_size` must be a multiple of `shard_count` ({shard_count}): every "
                 f"shard makes an equal part of each batch. Received: batch_size={batch_size}"
             )
-        if on_error not in ON_ERROR:
-            raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: {on_error!r}")
+        self.on_error = check_on_error(on_error)
         self.records = as_records(source)
         self.spec = spec
         self.batch_size = batch_size
@@ -106,7 +109,6 @@ class ClipBatches:
         self.shuffle = spec.training if shuffle is None else shuffle
         self.repeat = repeat
         self.drop_remainder = drop_remainder
-        self.on_error = on_error
         self.threads = threads
         self.shard_index = shard_index
         self.shard_count = shard_count
@@ -138,7 +140,8 @@ class ClipBatches:
             A dict: `clips` uint8 `(n, *spec.clip_shape)`, `labels` int32 `(n,)`,
             `start` and `stop` (the whole batch's stream positions), `errors` (a
             tuple of one message per skipped video) and `completed_passes` (the
-            passes over the videos that end with it).
+            passes over the videos that end with it); `bookkeeping` reads the
+            last four for `SkippedVideos`.
         """
         index = int(index)
         if not 0 <= index < len(self):
@@ -202,10 +205,7 @@ class ClipBatches:
                 return (*self._load(record, seed), messages)
             except VIDEO_ERRORS as error:
                 messages.append(describe_error(record, error))
-        raise DecodeError(
-            f"Every video tried for one clip failed to load ({len(messages)}); last error: "
-            f"{messages[-1]}"
-        )
+        raise every_video_failed("tried for one clip", len(messages), messages[-1])
 
     def _load(self, record, seed):
         if not record.total_frames:
@@ -218,9 +218,30 @@ class ClipBatches:
         return self.spec.load(record, seed, self.threads)
 
 
-def describe_error(record: VideoRecord, error: Exception) -> str:
-    """The error message of a video, with its annotation line when known."""
-    return f"{error} (annotation {record.origin})" if record.origin else str(error)
+def bookkeeping(batch: dict) -> dict:
+    """What `SkippedVideos.observe` takes of a batch of `ClipBatches`, as keywords.
+
+    Both engines count a batch with `skipped.observe(**bookkeeping(batch))`. The
+    values are ints and a list of str, which the `tf.data` engine carries as JSON.
+
+    Args:
+        batch: dict. A batch, `ClipBatches[index]`.
+
+    Returns:
+        dict with `start`, `stop`, `loaded` (the clips it holds), `errors` and
+        `completed_passes`.
+
+    Example:
+    >>> bookkeeping(ClipBatches(records, ClipSpec(num_frames=8), batch_size=2)[0])
+    {'start': 0, 'stop': 2, 'loaded': 2, 'errors': [], 'completed_passes': 0}
+    """
+    return {
+        "start": int(batch["start"]),
+        "stop": int(batch["stop"]),
+        "loaded": len(batch["labels"]),
+        "errors": list(batch["errors"]),
+        "completed_passes": int(batch["completed_passes"]),
+    }
 
 
 def as_records(source) -> list[VideoRecord]:

@@ -48,7 +48,7 @@ def load_clip(
         uint8 RGB array `(num_clips * num_frames, H, W, 3)`, clip after clip.
 
     Raises:
-        decode.DecodeError: the video cannot be read; the message names the file.
+        DecodeError: the video cannot be read; the message names the file.
 
     Example:
     >>> load_clip("demo.mp4", ClipSpec(num_frames=8)).shape

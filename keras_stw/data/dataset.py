@@ -17,7 +17,7 @@ import keras
 
 from keras_stw.data.batches import ClipBatches
 from keras_stw.data.clips import ClipSpec
-from keras_stw.data.skipped import SkippedVideos
+from keras_stw.data.errors import SkippedVideos
 from keras_stw.validation import check_positive_int
 
 ENGINES = ("auto", "tf", "grain")

@@ -10,15 +10,13 @@ import string
 import cv2
 import numpy as np
 
+from keras_stw.data.errors import DecodeError
+
 # mmaction2's frame file names: img_00001.jpg, img_00002.jpg, ...
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 # A gap larger than this many frames is crossed by seeking instead of grabbing:
 # seeking costs a keyframe decode, grabbing costs one decode per skipped frame.
 SEEK_THRESHOLD = 48
-
-
-class DecodeError(RuntimeError):
-    """A video or frame folder cannot be read; the message names the file."""
 
 
 def is_frame_folder(path: str) -> bool:

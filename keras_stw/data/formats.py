@@ -10,8 +10,9 @@ import dataclasses
 from collections.abc import Callable
 
 from keras_stw.data import annotations
-from keras_stw.data.annotations import AnnotationError, Annotations
+from keras_stw.data.annotations import Annotations
 from keras_stw.data.decode import FRAME_TEMPLATE
+from keras_stw.data.errors import AnnotationError
 
 SUBSETS = ("train", "val")
 

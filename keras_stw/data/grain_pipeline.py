@@ -18,8 +18,8 @@ import grain
 import numpy as np
 from absl import flags
 
-from keras_stw.data.batches import ClipBatches
-from keras_stw.data.skipped import SkippedVideos
+from keras_stw.data.batches import ClipBatches, bookkeeping
+from keras_stw.data.errors import SkippedVideos
 
 
 def grain_dataset(
@@ -142,13 +142,7 @@ class _Counter:
         self.skipped = skipped
 
     def __call__(self, batch):
-        self.skipped.observe(
-            batch["start"],
-            batch["stop"],
-            len(batch["labels"]),
-            batch["errors"],
-            batch["completed_passes"],
-        )
+        self.skipped.observe(**bookkeeping(batch))
         # Copies in this process's own memory: a batch left in Grain's shared memory
         # (a script's loop variable at exit, say) outlives the module that frees it,
         # and is reported as leaked.

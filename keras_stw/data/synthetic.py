@@ -24,12 +24,11 @@ import dataclasses
 import functools
 import multiprocessing
 import os
-import warnings
 
 import cv2
 import numpy as np
 
-from keras_stw.data.annotations import Annotations, read_label_map, read_list
+from keras_stw.data.annotations import Annotations, num_frames_alias, read_label_map, read_list
 
 PAIRS = (
     ("moving left to right", "moving right to left"),
@@ -84,6 +83,7 @@ class SyntheticDataset:
         return read_list(lists[subset], root=self.directory, class_names=self.class_names)
 
 
+@num_frames_alias
 def write_synthetic_dataset(
     directory: str,
     *,
@@ -97,7 +97,6 @@ def write_synthetic_dataset(
     fps: int = 8,
     seed: int = 0,
     workers: int = 1,
-    num_frames: int | None = None,
 ) -> SyntheticDataset:
     """Writes a synthetic temporal benchmark as mp4 files and list files.
 
@@ -133,14 +132,6 @@ def write_synthetic_dataset(
     >>> names[:2]
     ['moving left to right', 'moving right to left']
     """
-    if num_frames is not None:
-        warnings.warn(
-            "`num_frames` of `write_synthetic_dataset` is deprecated: pass the videos' "
-            "length as `total_frames` (`num_frames` is a clip's length).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        total_frames = num_frames
     if task not in TASKS:
         raise ValueError(f"`task` must be one of {sorted(TASKS)}. Received: task={task!r}")
     pairs, reversal_pairs = TASKS[task]
@@ -210,10 +201,11 @@ def _write_pair_videos(job, *, directory, task, shape, distractor, fps, seed):
     return videos
 
 
+@num_frames_alias
 def render_video(
     pair: int,
     rng: np.random.Generator,
-    num_frames: int,
+    total_frames: int,
     height: int,
     width: int,
     distractor: bool = True,
@@ -223,13 +215,14 @@ def render_video(
     Args:
         pair: int. Index into `PAIRS`.
         rng: `np.random.Generator`. Source of every random choice.
-        num_frames: int. Frames.
+        total_frames: int. The video's length in frames.
         height: int. Frame height.
         width: int. Frame width.
         distractor: bool. Add a second object in straight motion. Defaults to `True`.
+        num_frames: deprecated name of `total_frames`, from keras-stw 0.1.0.
 
     Returns:
-        uint8 RGB array `(num_frames, height, width, 3)`.
+        uint8 RGB array `(total_frames, height, width, 3)`.
 
     Example:
     >>> render_video(0, np.random.default_rng(0), 8, 32, 32).shape
@@ -252,8 +245,8 @@ def render_video(
     path_end = rng.uniform(path_start + 0.3, 0.9)
     other = _distractor(rng, height, width) if distractor else None
     frames = []
-    for t in range(num_frames):
-        p = float(np.clip((t / (num_frames - 1) - start) / duration, 0.0, 1.0))
+    for t in range(total_frames):
+        p = float(np.clip((t / (total_frames - 1) - start) / duration, 0.0, 1.0))
         frame = background.astype(np.float32)
         pos, scale, angle, alpha, level, mouth = center.copy(), 1.0, angle0, 1.0, 1.0, 0.0
         if pair == 0:
@@ -288,10 +281,11 @@ def render_video(
     return np.stack(frames)
 
 
+@num_frames_alias
 def render_temporal_pair(
     pair: int,
     rng: np.random.Generator,
-    num_frames: int,
+    total_frames: int,
     height: int,
     width: int,
     distractor: bool = True,
@@ -305,13 +299,14 @@ def render_temporal_pair(
     Args:
         pair: int. Index into `TEMPORAL_PAIRS`.
         rng: `np.random.Generator`. Source of every random choice.
-        num_frames: int. Frames.
+        total_frames: int. The videos' length in frames.
         height: int. Frame height.
         width: int. Frame width.
         distractor: bool. Add two objects in straight motion. Defaults to `True`.
+        num_frames: deprecated name of `total_frames`, from keras-stw 0.1.0.
 
     Returns:
-        Two uint8 RGB arrays `(num_frames, height, width, 3)`: the first class's
+        Two uint8 RGB arrays `(total_frames, height, width, 3)`: the first class's
         video and the second's.
 
     Example:
@@ -321,15 +316,15 @@ def render_temporal_pair(
     """
     names = TEMPORAL_PAIRS[pair]
     if pair < TASKS["temporal"][1]:
-        frames = _render_temporal(names[0], rng, num_frames, height, width, distractor)
+        frames = _render_temporal(names[0], rng, total_frames, height, width, distractor)
         return frames, frames[::-1]
     first, second = (
-        _render_temporal(name, rng, num_frames, height, width, distractor) for name in names
+        _render_temporal(name, rng, total_frames, height, width, distractor) for name in names
     )
     return first, second
 
 
-def _render_temporal(name, rng, num_frames, height, width, distractor):
+def _render_temporal(name, rng, total_frames, height, width, distractor):
     short = min(height, width)
     size = np.array([width, height], np.float32)
     # The background is a texture twice the frame's size, panned at constant speed.
@@ -355,8 +350,8 @@ def _render_temporal(name, rng, num_frames, height, width, distractor):
     second_on = rng.uniform(first_on + shown + 0.05, 1 - shown)
     places = center + rng.choice([-1, 1], 2) * rng.uniform(0.12, 0.2, 2) * size
     frames = []
-    for i in range(num_frames):
-        t = i / (num_frames - 1)
+    for i in range(total_frames):
+        t = i / (total_frames - 1)
         shift = origin + pan * i
         frame = cv2.warpAffine(
             background,

@@ -10,16 +10,13 @@ the graph raises it as the `tf.errors.InvalidArgumentError` that `original_error
 turns back into the `DecodeError` or `AnnotationError` it was.
 """
 
+import json
+
 import numpy as np
 import tensorflow as tf
 
-from keras_stw.data.annotations import AnnotationError
-from keras_stw.data.batches import ClipBatches
-from keras_stw.data.decode import DecodeError
-from keras_stw.data.skipped import SkippedVideos
-
-# The errors about the data, which `original_errors` raises again as what they were.
-DATA_ERRORS = (DecodeError, AnnotationError)
+from keras_stw.data.batches import ClipBatches, bookkeeping
+from keras_stw.data.errors import DATA_ERRORS, SkippedVideos, quote_error
 
 
 def tf_dataset(
@@ -38,41 +35,36 @@ def tf_dataset(
         A `tf.data.Dataset`.
     """
     empty = np.zeros((0, *batches.spec.clip_shape), np.uint8)
-    no_errors = np.array([], dtype=object)
 
     def load(index):
         try:
             batch = batches[index]
         except DATA_ERRORS as error:
-            return empty, np.zeros(0, np.int32), np.zeros(3, np.int64), no_errors, failure(error)
-        errors = np.array([e.encode() for e in batch["errors"]], dtype=object)
-        positions = np.array([batch["start"], batch["stop"], batch["completed_passes"]])
-        return batch["clips"], batch["labels"], positions, errors, b""
+            return empty, np.zeros(0, np.int32), b"", quote_error(error)
+        # The batch's bookkeeping crosses the graph as one JSON string.
+        return batch["clips"], batch["labels"], json.dumps(bookkeeping(batch)).encode(), b""
 
-    def count(labels, positions, errors):
-        start, stop, completed_passes = (int(p) for p in positions)
-        messages = [e.decode() for e in errors]
+    def count(kept):
+        kept = json.loads(kept)
         try:
-            skipped.observe(start, stop, len(labels), messages, completed_passes)
+            skipped.observe(**kept)
         except DATA_ERRORS as error:
-            return np.bool_(False), failure(error)
-        return np.bool_(len(labels) > 0), b""
+            return np.bool_(False), quote_error(error)
+        return np.bool_(kept["loaded"] > 0), b""
 
     def load_graph(index):
-        clips, labels, positions, errors, message = tf.numpy_function(
-            load, [index], [tf.uint8, tf.int32, tf.int64, tf.string, tf.string], stateful=False
+        clips, labels, kept, message = tf.numpy_function(
+            load, [index], [tf.uint8, tf.int32, tf.string, tf.string], stateful=False
         )
         with tf.control_dependencies([raise_failure(message)]):
             clips, labels = tf.identity(clips), tf.identity(labels)
         clips.set_shape([batches.fixed_batch_size, *batches.spec.clip_shape])
         labels.set_shape([batches.fixed_batch_size])
-        return clips, labels, positions, errors
+        return clips, labels, kept
 
-    def keep(clips, labels, positions, errors):
+    def keep(clips, labels, kept):
         # Sequential, so the batches are counted in the order they are consumed.
-        has_clips, message = tf.numpy_function(
-            count, [labels, positions, errors], [tf.bool, tf.string], stateful=True
-        )
+        has_clips, message = tf.numpy_function(count, [kept], [tf.bool, tf.string], stateful=True)
         with tf.control_dependencies([raise_failure(message)]):
             return tf.identity(has_clips)
 
@@ -86,13 +78,8 @@ def tf_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def failure(error: Exception) -> bytes:
-    """The message `raise_failure` raises for a data error: its class and message."""
-    return f"{type(error).__name__}: {error}".encode()
-
-
 def raise_failure(message: tf.Tensor) -> tf.Operation:
-    """An op that raises `message` when it is not empty.
+    """An op that raises `message` (`quote_error`'s) when it is not empty.
 
     TensorFlow's error reads `assertion failed: [<message>]`, escaped as C strings
     are; see `keras_stw.data.errors`.

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+import types
 
 import keras
 import numpy as np
@@ -377,3 +378,35 @@ def test_without_torch_a_pth_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # What `import torch` meets without it.
     with pytest.raises(ImportError, match=r"needs torch: `pip install torch`"):
         convert.read_checkpoint(path)
+
+
+def test_an_mmaction2_1x_file_is_refused_naming_mmengine_and_the_way_out(monkeypatch):
+    # mmaction2 1.x files keep mmengine's training state in `meta`: HistoryBuffers of
+    # NumPy arrays. mmengine is not installed here: while the file is written, its class
+    # stands under its module's name, which is all that the pickle records of it.
+    history = types.ModuleType("mmengine.logging.history_buffer")
+    history.HistoryBuffer = type("HistoryBuffer", (), {"__module__": history.__name__})
+    buffer = history.HistoryBuffer()
+    buffer._log_history = np.array([0.5, 0.25])
+
+    def mmengine_importable():
+        for name in ("mmengine", "mmengine.logging"):
+            monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+        monkeypatch.setitem(sys.modules, history.__name__, history)
+
+    mmengine_importable()
+    meta = {"seed": np.int64(0), "message_hub": {"log_scalars": {"loss": buffer}}}
+    state = {"conv1.weight": torch.ones(2, 3, 1, 1)}
+    path = save_torch("mmaction2_1x.pth", {"meta": meta, "state_dict": state})
+    monkeypatch.undo()
+    with pytest.raises(convert.CheckpointError) as refused:
+        convert.read_checkpoint(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: holds Python objects besides tensors (e.g. mmengine.")
+    way_out = f"where mmengine is installed: torch.save(torch.load({path!r}, weights_only=False)"
+    assert way_out in message and "\n" not in message
+    # The way out works where mmengine is installed.
+    mmengine_importable()
+    tensors = save_torch("tensors.pth", torch.load(path, weights_only=False)["state_dict"])
+    monkeypatch.undo()
+    np.testing.assert_array_equal(convert.read_checkpoint(tensors)["conv1.weight"], 1.0)

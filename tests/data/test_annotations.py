@@ -224,10 +224,12 @@ def test_other_encodings_are_refused_naming_the_file(tmp_path, encoding, message
 
 
 def test_a_video_length_is_total_frames_and_0_1_0_num_frames_still_works():
-    with pytest.warns(DeprecationWarning, match="total_frames"):
+    with pytest.warns(DeprecationWarning, match="total_frames") as made:
         record = VideoRecord("a.mp4", 1, num_frames=12)
     assert record == VideoRecord("a.mp4", 1, total_frames=12)
-    with pytest.warns(DeprecationWarning, match="total_frames"):
+    with pytest.warns(DeprecationWarning, match="total_frames") as read:
         assert record.num_frames == 12
+    # Both warnings name this file's line, where 0.1.0's name is used.
+    assert made[0].filename == read[0].filename == __file__
     with pytest.raises(ValueError, match="total_frames=3, num_frames=12"):
         VideoRecord("a.mp4", 1, 3, num_frames=12)

@@ -117,3 +117,15 @@ def test_num_frames_is_the_deprecated_name_of_total_frames(tmp_path):
     with pytest.warns(DeprecationWarning, match="total_frames"):
         dataset = write_synthetic_dataset(str(tmp_path), num_frames=3, **options)
     assert {r.total_frames for r in dataset.read("train").records} == {3}
+
+
+@pytest.mark.parametrize("render", [render_video, render_temporal_pair])
+def test_render_takes_num_frames_as_the_deprecated_name_of_total_frames(render):
+    with pytest.warns(DeprecationWarning, match="total_frames") as caught:
+        old = render(0, np.random.default_rng(0), num_frames=6, height=16, width=16)
+    # The warning names the caller's line, not the package's.
+    assert caught[0].filename == __file__
+    new = render(0, np.random.default_rng(0), total_frames=6, height=16, width=16)
+    np.testing.assert_array_equal(old, new)
+    with pytest.raises(ValueError, match="total_frames=6, num_frames=8"):
+        render(0, np.random.default_rng(0), 6, 16, 16, num_frames=8)

@@ -1,7 +1,9 @@
 """Reading PyTorch checkpoints, `.safetensors` and `.npz` exports into NumPy arrays."""
 
+import importlib.util
 import os
 import pickle
+import sys
 import zipfile
 
 import numpy as np
@@ -25,7 +27,9 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
 
     A `.pth` (or any other name) is read with `torch.load(weights_only=True)`, which
     refuses pickled code; a checkpoint dict that holds a `state_dict` (TSM's and
-    mmaction2's) gives that state dict. `.safetensors` and `.npz` files need no torch:
+    mmaction2's) gives that state dict. A file that also pickles other Python objects
+    (mmaction2 1.x's keep mmengine's training state in `meta`) is refused, naming one
+    of them and the way to keep the tensors alone. `.safetensors` and `.npz` files need no torch:
     they are what a TensorFlow-only user converts from. Floating-point tensors come back
     as float32.
 
@@ -71,12 +75,7 @@ def _read_torch(path):
     except pickle.UnpicklingError as error:
         if "weights only load failed" not in str(error).lower():
             raise CheckpointError(f"{path}: cannot read it as a PyTorch checkpoint.") from error
-        raise CheckpointError(
-            f"{path}: holds Python objects besides tensors, which torch.load("
-            "weights_only=True) refuses. If you trust the file, save its tensors alone: "
-            f"torch.save(torch.load({path!r}, weights_only=False)['state_dict'], "
-            "'weights.pth')"
-        ) from error
+        raise _python_objects_error(path, torch) from error
     except Exception as error:  # torch raises RuntimeError, EOFError, ... on a bad file.
         raise CheckpointError(
             f"{path}: cannot read it as a PyTorch checkpoint (truncated, or not a .pth file?)."
@@ -96,6 +95,25 @@ def _read_torch(path):
         key: (value.float() if value.is_floating_point() else value).numpy()
         for key, value in checkpoint.items()
     }
+
+
+def _python_objects_error(path, torch):
+    """The refusal of a file that pickles Python objects: one of them, and the way out."""
+    names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    # Unpickling them needs their packages (mmengine for mmaction2 1.x's files).
+    missing = [name for name in names if not _installed(name.split(".")[0])]
+    packages = sorted({name.split(".")[0] for name in missing})
+    example = f" (e.g. {(missing or names)[-1]})" if names else ""
+    where = f" where {' and '.join(packages)} is installed" if packages else ""
+    return CheckpointError(
+        f"{path}: holds Python objects besides tensors{example}, which torch.load("
+        f"weights_only=True) refuses. If you trust the file, save its tensors alone{where}: "
+        f"torch.save(torch.load({path!r}, weights_only=False)['state_dict'], 'weights.pth')"
+    )
+
+
+def _installed(package):
+    return package in sys.modules or importlib.util.find_spec(package) is not None
 
 
 def _read_safetensors(path):
