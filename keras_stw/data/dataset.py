@@ -88,9 +88,11 @@ def video_dataset(
             returned dataset's `skipped` attribute. Defaults to `None`: a new one.
         shard_index: int. This process's part of every batch, `0` to
             `shard_count - 1`. Defaults to `0`.
-        shard_count: int. Parts every batch is split into, one per process
-            (`keras_stw.training.data_parallel(...).process_count`); `batch_size`,
-            the global batch, must be a multiple of it. Defaults to `1`.
+        shard_count: int. Parts every batch is split into, one per process;
+            `batch_size`, the global batch, must be a multiple of it. Defaults to
+            `1`. `video_dataset(..., **keras_stw.training.data_parallel(...).shard)`
+            passes both where the processes split batches themselves (JAX), and
+            neither where `tf.distribute` splits whole global batches.
         **clip_options: the fields of `ClipSpec` when `spec` is not given:
             `num_frames`, `training`, `image_size`, `short_side`, `sampling`,
             `frame_interval`, `num_clips`, `num_crops`, `scales`, `flip`,
