@@ -24,8 +24,8 @@ _STREAMS = weakref.WeakSet()
 class LiveStream(grain.IterDataset):
     """A `grain.IterDataset` whose iterations share one running stream.
 
-    Every `iter()` yields the same elements as an iteration of
-    `make_stream(0)` would, in the same order. The first `KEPT_BATCHES` elements
+    Every `iter()` yields the same elements as an iteration of its parent,
+    `make_stream(0, False)`, would, in the same order. The first `KEPT_BATCHES` elements
     are kept, so an iteration that starts while the running stream has made no more
     than those replays them and continues the stream. A finite stream (one pass of
     `pass_length` elements) runs as the pass repeated without end: an iteration
@@ -52,7 +52,8 @@ class LiveStream(grain.IterDataset):
     """
 
     def __init__(self, make_stream, *, pass_length: int | None):
-        super().__init__(make_stream(0, pass_length is not None))
+        # The parent is the plain stream that every iteration stands for.
+        super().__init__(make_stream(0, False))
         self._make_stream = make_stream
         self._pass_length = pass_length
         self._lock = threading.Lock()
@@ -101,7 +102,7 @@ class LiveStream(grain.IterDataset):
 
     def _restart(self):
         self._stop()
-        self._live = iter(self.parents[0])
+        self._live = iter(self._make_stream(0, self._pass_length is not None))
         self.starts += 1
 
     def _live_index(self):

@@ -87,7 +87,7 @@ def test_fit_starts_training_and_validation_streams_once(synthetic):
     weights, history = fit(train, val)
     assert [live_stream(train).starts, live_stream(val).starts] == [1, 1]
     # Before: plain Grain streams of the same batches, which every `iter()` starts anew.
-    plain = [live_stream(ds)._make_stream(0, False) for ds in datasets(0)]
+    plain = [live_stream(ds).parents[0] for ds in datasets(0)]
     plain_weights, plain_history = fit(*plain)
     assert history.keys() == plain_history.keys() and len(history["val_loss"]) == 3
     for key in history:
