@@ -44,6 +44,10 @@ class LiveStream(grain.IterDataset):
         pass_length: int. Elements in one pass, or `None` for a stream without
             end.
 
+    Attributes:
+        starts: int. Streams started so far, each of which starts Grain's worker
+            processes.
+
     Example:
     >>> ds = LiveStream(lambda start, cycle: make(start, cycle), pass_length=10)
     >>> model.fit(ds, epochs=3, validation_data=val)  # ds's stream starts once
@@ -61,7 +65,6 @@ class LiveStream(grain.IterDataset):
         self._position = 0
         self._kept = []
         self.starts = 0
-        """int. Streams started (each starts Grain's worker processes)."""
         _STREAMS.add(self)
 
     def __iter__(self) -> grain.DatasetIterator:
