@@ -205,7 +205,12 @@ def _release_pipelines():
     `tf.data` thread that calls back into Python then aborts the process ("terminate
     called without an active exception") or waits forever for it, and Grain reports
     the shared memory of its prefetched batches as leaked. The uncaught error was
-    printed already and the exit status is set.
+    printed already and the exit status is set. A Grain dataset's running stream
+    (`LiveStream`) lives as long as the dataset, so it is stopped here too.
     """
     sys.last_type = sys.last_value = sys.last_traceback = None
     gc.collect()
+    # A Grain dataset alive at exit (a script's variable) keeps its stream running.
+    live_stream = sys.modules.get("keras_stw.data.live_stream")
+    if live_stream is not None:
+        live_stream.close_all()

@@ -10,6 +10,7 @@ again, as `__mp_main__`, before it works. A script that makes its dataset outsid
 """
 
 import ast
+import functools
 import inspect
 import sys
 
@@ -20,6 +21,7 @@ from absl import flags
 
 from keras_stw.data.batches import ClipBatches, bookkeeping
 from keras_stw.data.errors import SkippedVideos
+from keras_stw.data.live_stream import LiveStream
 
 
 def grain_dataset(
@@ -38,19 +40,32 @@ def grain_dataset(
         A `grain.IterDataset`, which `model.fit`, `evaluate` and `predict` take on
         every backend.
     """
-    ds = grain.MapDataset.range(initial_step, len(batches)).map(batches.__getitem__)
-    # One batch at a time per process: the parallelism is the worker processes.
-    ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
     if workers:
         check_main_guard(workers)
         # Grain reads its absl flags when it starts workers; outside an absl program
         # nothing parses them, and reading an unparsed flag fails. Their defaults do.
         if not flags.FLAGS.is_parsed():
             flags.FLAGS.mark_as_parsed()
+    # One pass is the same batches every time: it repeats, so that a new iteration
+    # continues the running workers (see `LiveStream`).
+    pass_length = None if batches.repeat else len(batches) - initial_step
+    stream = functools.partial(
+        _stream, batches, initial_step=initial_step, workers=workers, skipped=skipped
+    )
+    return LiveStream(stream, pass_length=pass_length).filter(_has_clips)
+
+
+def _stream(batches, start, cycle, *, initial_step, workers, skipped):
+    """Batches `initial_step + start` on, with the pass repeated when `cycle` is true."""
+    ds = grain.MapDataset.range(initial_step + start, len(batches))
+    ds = (ds.repeat() if cycle else ds).map(batches.__getitem__)
+    # One batch at a time per process: the parallelism is the worker processes.
+    ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
+    if workers:
         ds = ds.mp_prefetch(
             grain.MultiprocessingOptions(num_workers=workers), worker_init_fn=_init_worker
         )
-    return ds.map(_Counter(skipped)).filter(_has_clips)
+    return ds.map(_Counter(skipped))
 
 
 def check_main_guard(workers: int):
