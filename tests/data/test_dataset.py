@@ -311,7 +311,7 @@ def test_model_fit_on_synthetic(synthetic, engine):
         synthetic.read("val"), num_frames=4, batch_size=4, image_size=32, engine=engine, workers=0
     )
     model = keras_stw.video_resnet(
-        "stw", num_frames=4, num_classes=4, input_shape=(32, 32, 3), base_width=4, depth=26
+        "stw", num_frames=4, num_classes=4, image_shape=(32, 32, 3), base_width=4, depth=26
     )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(train, validation_data=val, epochs=2, steps_per_epoch=3, verbose=0)
