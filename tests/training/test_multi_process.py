@@ -16,10 +16,9 @@ import keras
 import numpy as np
 import pytest
 
-from tests.processes import finish, joined, launch_flags, loopback_address, succeed
+from tests.processes import finish, joined, succeed
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
 
 
 def start(output, synthetic, devices, *flags, environment=None):
@@ -41,9 +40,11 @@ def start(output, synthetic, devices, *flags, environment=None):
 
 
 def start_two(output, synthetic, *flags):
-    """Starts the two processes of a run, with a coordinator on a free loopback port."""
-    address = loopback_address()
-    return [start(output, synthetic, 1, *launch_flags(address, i), *flags) for i in range(2)]
+    """Starts the two processes of a run (JAX: a coordinator; TF: `TF_CONFIG` workers)."""
+    return [
+        start(output, synthetic, 1, *joined_flags, *flags, environment=environment)
+        for joined_flags, environment in joined()
+    ]
 
 
 def weights(path):
@@ -57,26 +58,35 @@ def assert_same_weights(path, expected_path):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+# The distribution of the one-process reference: two local devices.
+ONE_PROCESS = {
+    "jax": "DataParallel over 2 device(s), this is process 0",
+    "tensorflow": "MirroredStrategy over 2 replica(s)",
+}
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(keras.backend.backend() == "torch", reason="no torch distribution"),
+]
+
+
 @pytest.fixture(scope="module")
 def one_process(synthetic, tmp_path_factory):
     """The reference: one process, two devices, the whole global batch."""
     output = tmp_path_factory.mktemp("one_process")
     (log,) = succeed(start(output, synthetic, 2))
-    assert "DataParallel over 2 device(s), this is process 0" in log
+    assert ONE_PROCESS[keras.backend.backend()] in log
     return output / "model.keras"
 
 
-@pytest.mark.jax_only
 def test_two_processes_train_as_one_process_with_two_devices(one_process, synthetic, tmp_path):
     logs = succeed(*start_two(tmp_path, synthetic))
     for index, log in enumerate(logs):
-        assert f"DataParallel over 2 device(s) in 2 processes, this is process {index}" in log
+        assert "in 2 processes" in log and f"this is process {index}" in log
     # Process 0 alone wrote: no temporary file of process 1 is left beside the model.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "model.keras"]
     assert_same_weights(tmp_path / "model.keras", one_process)
 
 
-@pytest.mark.jax_only
 @pytest.mark.parametrize("restart", ["two processes", "one process with two devices"])
 def test_a_killed_process_and_a_restart_resume_at_one_step(
     restart, one_process, synthetic, tmp_path
@@ -99,19 +109,3 @@ def test_a_killed_process_and_a_restart_resume_at_one_step(
     assert all(lines == resumed[0] for lines in resumed) and len(resumed[0]) == 1, logs
     # The same steps on the same global batches: the weights of an uninterrupted run.
     assert_same_weights(tmp_path / "model.keras", one_process)
-
-
-@pytest.mark.tf_only
-def test_two_tensorflow_workers_train_as_one_process_with_two_devices(synthetic, tmp_path):
-    (log,) = succeed(start(tmp_path / "one", synthetic, 2))
-    assert "MirroredStrategy over 2 replica(s)" in log
-    workers = [
-        start(tmp_path / "two", synthetic, 1, *flags, environment=environment)
-        for flags, environment in joined()
-    ]
-    logs = succeed(*workers)
-    for index, log in enumerate(logs):
-        assert f"in 2 processes over 2 replica(s), this is process {index}" in log
-    # Worker 0 alone wrote; each split whole global batches: the weights of one process.
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["backup", "model.keras"]
-    assert_same_weights(tmp_path / "two" / "model.keras", tmp_path / "one" / "model.keras")
