@@ -30,11 +30,10 @@ import time
 import cv2
 import numpy as np
 
-from keras_stw import data
+# Beside this script, so on sys.path when it runs.
+from media import TEST_MEDIA
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The test media in the repository (KERAS_STW_TESTDATA, as for the tests, points elsewhere).
-DEMO = os.environ.get("KERAS_STW_TESTDATA", os.path.join(REPO, "tests", "testdata", "real"))
+from keras_stw import data
 
 
 def make_media(directory, demo, copies):
@@ -147,7 +146,7 @@ def available_engines(wanted):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--media", default=DEMO, help="Folder holding demo.mp4.")
+    parser.add_argument("--media", default=TEST_MEDIA, help="Folder holding demo.mp4.")
     parser.add_argument("--engines", nargs="+", choices=("tf", "grain"), default=["tf", "grain"])
     parser.add_argument("--sources", nargs="+", choices=("mp4", "jpeg"), default=["mp4", "jpeg"])
     parser.add_argument("--clips", type=int, default=128, help="Clips timed per row.")

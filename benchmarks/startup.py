@@ -28,12 +28,11 @@ import time
 
 import keras
 
+# Beside this script, so on sys.path when it runs.
+from media import TEST_MEDIA
+
 import keras_stw
 from keras_stw import data
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The test media in the repository (KERAS_STW_TESTDATA, as for the tests, points elsewhere).
-DEMO = os.environ.get("KERAS_STW_TESTDATA", os.path.join(REPO, "tests", "testdata", "real"))
 
 
 class WorkerCounter:
@@ -122,7 +121,7 @@ def main():
     args = parser.parse_args()
     directory = tempfile.mkdtemp()
     try:
-        demo = os.path.join(DEMO, "demo.mp4")
+        demo = os.path.join(TEST_MEDIA, "demo.mp4")
         paths = [
             shutil.copy(demo, os.path.join(directory, f"video_{i}.mp4"))
             for i in range(2 * args.videos)

@@ -33,14 +33,12 @@ import time
 import cv2
 import numpy as np
 
+# Beside this script, so on sys.path when it runs.
+from media import REPO, TEST_MEDIA
+
 from keras_stw import data
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The test media in the repository (KERAS_STW_TESTDATA, as for the tests, points elsewhere).
-DEMO = os.path.join(
-    os.environ.get("KERAS_STW_TESTDATA", os.path.join(REPO, "tests", "testdata", "real")),
-    "demo.mp4",
-)
+DEMO = os.path.join(TEST_MEDIA, "demo.mp4")
 NUM_CLASSES = 8
 
 
