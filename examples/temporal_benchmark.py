@@ -77,8 +77,8 @@ class Config:
 
 # 2 CPU cores. Long enough that every temporal seed has left the steep part of its
 # learning curve: at 720 training videos and 8 epochs at lr 0.05 the seeds of one model
-# were up to 28 points apart and a model's mean moved up to 9 points between two CPUs'
-# numerics (README, "On another CPU").
+# were up to 28 points apart, and at these videos and 4 epochs STW's mean moved 7.6
+# points between oneDNN off and on (README, "What varies from CPU to CPU").
 SMALL = Config(
     size=32,
     num_frames=8,
