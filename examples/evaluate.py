@@ -30,6 +30,7 @@ Example:
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -58,6 +59,12 @@ def parse_args(argv=None):
     cli.add_data_arguments(parser)
     cli.add_launch_arguments(parser)
     return parser.parse_args(argv)
+
+
+def _digest(records) -> int:
+    """63 bits of a hash of the videos' paths and labels, in order."""
+    text = "\n".join(f"{record.path} {record.label}" for record in records)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 def main(argv=None) -> dict | None:
@@ -107,9 +114,12 @@ def main(argv=None) -> dict | None:
         if specs[-1].sampling == "dense":
             recipe += f", frame interval {specs[-1].frame_interval}"
         print(f"{path}: {num_frames} frames of {image_size}x{image_size}, {recipe}")
-    training.check_same_on_every_process(
-        "number of videos", len(records), "Every process must read the same annotations."
-    )
+    with scope:
+        training.check_same_on_every_process(
+            "list of videos (a digest of every path and label)",
+            _digest(records),
+            f"Every process must read the same annotations ({len(records)} videos here).",
+        )
     # Each process scores its part of the videos; every process gets all the scores.
     part = evaluation.video_scores(
         models,

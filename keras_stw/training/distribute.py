@@ -172,7 +172,7 @@ def data_parallel(
         # Each worker gives tf.distribute whole global batches, which it splits among
         # the workers (its own `auto_shard_policy`, DATA for these datasets).
         return DataParallel(
-            strategy.scope(),
+            _StrategyScope(strategy),
             strategy.num_replicas_in_sync,
             f"{name} over {strategy.num_replicas_in_sync} replica(s), "
             f"this is process {process_index()}",
@@ -185,6 +185,21 @@ def data_parallel(
         "distribution for PyTorch, and this package does not run one silently on a single "
         f"device. Received: backend={backend!r}"
     )
+
+
+class _StrategyScope(contextlib.AbstractContextManager):
+    """`strategy.scope()` that can be entered more than once (`with parallel.scope:`)."""
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self._entered = []
+
+    def __enter__(self):
+        self._entered.append(self.strategy.scope())
+        return self._entered[-1].__enter__()
+
+    def __exit__(self, *exception):
+        return self._entered.pop().__exit__(*exception)
 
 
 def process_index() -> int:
@@ -223,10 +238,11 @@ def check_same_on_every_process(
 ) -> int:
     """Returns `value` if every process of the run has the same; raises otherwise.
 
-    A no-op in a single-process run. In a multi-process JAX run, the processes
-    exchange their values: processes that resume from different steps (a backup
-    folder that not every host shares, say) would train on different batches and
-    hang or diverge; they stop at once instead, all of them.
+    A no-op in a single-process run. In a multi-process run (JAX; TensorFlow inside the
+    scope of `data_parallel(multi_host=True)`) the processes exchange their values
+    (`gather_rows`): processes that resume from different steps (a backup folder that not
+    every host shares, say) would train on different batches and hang or diverge; they
+    stop at once instead, all of them.
 
     Args:
         name: str. What the value is, for the message.
@@ -244,16 +260,11 @@ def check_same_on_every_process(
     >>> check_same_on_every_process("resumed step", 120)
     120
     """
-    if _process_count() == 1:
-        return value
-    import jax
-
-    values = _allgather(np.int64(value)).ravel().tolist()
+    values = gather_rows(np.array([value], np.int64)).tolist()
     if len(set(values)) > 1:
         raise ValueError(
             f"The processes of the run disagree on the {name}: process i has item i of "
-            f"{values}. {remedy} Received: {name}={value} on process "
-            f"{jax.process_index()}"
+            f"{values}. {remedy} Received: {name}={value} on process {process_index()}"
         )
     return value
 

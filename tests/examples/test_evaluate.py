@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.examples.conftest import run
-from tests.processes import joined, succeed
+from tests.processes import finish, joined, succeed
 from tests.training.data_parallel_worker import build
 
 pytestmark = pytest.mark.slow
@@ -147,6 +147,35 @@ def test_two_processes_give_the_scores_of_one(synthetic, program, tmp_path):
     one, two = (json.loads((tmp_path / name / "metrics.json").read_text()) for name in names)
     assert two == one
     assert one["videos"] == 4 and one["skipped_videos"][0].endswith("missing.mp4")
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="Keras has no torch distribution")
+def test_processes_reading_different_lists_stop_before_scoring(synthetic, program, tmp_path):
+    model = tmp_path / "model.keras"
+    build(steps_per_epoch=1).save(model)
+    lines = open(synthetic.val_list).read().splitlines()
+    # The same number of videos, one label changed: only the digest tells them apart.
+    path, frames, label = lines[-1].split()
+    changed = tmp_path / "changed.txt"
+    changed.write_text("\n".join([*lines[:-1], f"{path} {frames} {(int(label) + 1) % 4}"]))
+    processes = []
+    for annotations, (flags, join) in zip((synthetic.val_list, changed), joined(), strict=True):
+        command, environment = program(
+            "evaluate.py",
+            *("--model", model, "--annotations", annotations, "--root", synthetic.directory),
+            *("--labels", synthetic.label_map, "--short-side", "32", "--workers", "0"),
+            *("--output-dir", tmp_path / "out", *flags),
+        )
+        environment = {**environment, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "1", **join}
+        output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+        processes.append(subprocess.Popen(list(map(str, command)), env=environment, **output))
+    for process in processes:
+        status, log = finish(process)
+        assert status == 1, log[-3000:]
+        last = log.strip().splitlines()[-1]
+        assert last.startswith("error: The processes of the run disagree on the list of videos")
+        assert "Every process must read the same annotations (4 videos here)." in last
+    assert not (tmp_path / "out").exists()
 
 
 def test_several_processes_on_torch_are_refused_in_one_line(synthetic, program, tmp_path):
