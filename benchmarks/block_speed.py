@@ -8,8 +8,9 @@ on the device that the fused kernel gives the reference's output and gradients:
     KERAS_BACKEND=jax python benchmarks/block_speed.py
 
 JAX only (the kernels are JAX's). `KERAS_STW_KERNEL_TILE_ELEMENTS` and
-`KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`) set the kernel's tiles; `--tiles`
-times several.
+`KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`, and
+`KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP`) set the kernel's tiles; `--tiles` times
+several.
 """
 
 import argparse
@@ -37,8 +38,9 @@ def parse_args():
     parser.add_argument(
         "--tiles",
         nargs="+",
-        default=["2048x4,2048x4"],
-        help="forward and backward tiles as ELEMENTSxWARPS,ELEMENTSxWARPS, e.g. 2048x4,4096x8",
+        default=["2048x4,2048x8x16"],
+        help="forward and backward tiles as ELEMENTSxWARPS,ELEMENTSxWARPS[xPROGRAMS_PER_CLIP], "
+        "e.g. 2048x4,4096x8x16",
     )
     return parser.parse_args()
 
@@ -134,9 +136,11 @@ def main():
         exact = [measure(layer, "off", x.astype("float32"), upstream, 1)[1] for _, layer in blocks]
         for tile in args.tiles:
             for pass_name, setting in zip(("", "BACKWARD_"), tile.split(","), strict=True):
-                elements, warps = setting.split("x")
+                elements, warps, *programs = setting.split("x")
                 os.environ[f"KERAS_STW_KERNEL_{pass_name}TILE_ELEMENTS"] = elements
                 os.environ[f"KERAS_STW_KERNEL_{pass_name}NUM_WARPS"] = warps
+                for count in programs:
+                    os.environ["KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP"] = count
             fused = [
                 measure(layer, args.fused_mode, x, upstream, args.steps) for layer, _ in blocks
             ]

@@ -2,11 +2,15 @@
 
 One program owns one clip and a tile of pixels with all their channels, and walks the
 clip's frames in order, so every frame of `x` is read once and every frame of `y` written
-once: the memory traffic of a plain copy. The backward pass is a second kernel of the same
-shape behind a `jax.custom_vjp`: it keeps only `x` (nothing of the block's intermediates)
-and recomputes the gate from it, so the block adds no activation memory of its own. The
-per-channel weight gradients are sums over every pixel: each program writes its partial
-sums and XLA adds them up afterwards (deterministic, no atomics).
+once: the memory traffic of a plain copy. The backward pass is a second kernel behind a
+`jax.custom_vjp`: it keeps only `x` (nothing of the block's intermediates) and recomputes
+the gate from it, so the block adds no activation memory of its own. The per-channel
+weight gradients are sums over every pixel. A backward program walks several pixel tiles
+of its clip, adds each pixel's terms into tile-shaped float32 sums, reduces them over its
+pixels once at the end and writes one set of partial sums, which XLA adds up afterwards
+(deterministic, no atomics). Few programs per clip keep those partial sums small: one set
+per tile would be 128 MiB for every block of a batch of 64 clips, more than `x` itself at
+ResNet's last stage.
 
 What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
 which stays the reference: the tests compare the two on the CPU through Pallas's
@@ -31,12 +35,15 @@ try:  # The Triton-specific API (masked loads, launch options) moved between JAX
 except ImportError:  # pragma: no cover - depends on the installed JAX
     pallas_triton = None
 
-# Elements of one frame tile (pixels x channels) a program holds, a power of two, and the
-# warps that run it; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS` and `..._NUM_WARPS`
-# override them (for tuning sweeps).
+# Elements of one frame tile (pixels x channels) a program holds, a power of two, the
+# warps that run it, and how many backward programs share a clip's pixels;
+# `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS` and
+# `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` override them (for tuning sweeps).
 TILE_ELEMENTS = 2048
 BACKWARD_TILE_ELEMENTS = 2048
 NUM_WARPS = 4
+BACKWARD_NUM_WARPS = 8
+BACKWARD_PROGRAMS_PER_CLIP = 16
 # Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
 _GRAD_ROWS = 5
 
@@ -48,12 +55,20 @@ def _tuning(name, default):
 def tile_pixels(num_pixels, channels, pass_name=""):
     """Pixels per program: a power of two, at most the frame's pixel count rounded up.
 
-    `pass_name` is `""` for the forward pass and `"BACKWARD_"` for the backward one, whose
-    tile also sets how many weight-gradient partial sums are written.
+    `pass_name` is `""` for the forward pass and `"BACKWARD_"` for the backward one.
     """
     default = TILE_ELEMENTS if not pass_name else BACKWARD_TILE_ELEMENTS
     pixels = max(1, _tuning(f"{pass_name}TILE_ELEMENTS", default) // channels)
     return min(pixels, 1 << max(0, (num_pixels - 1).bit_length()))
+
+
+def tiles_per_program(num_pixels, pixels):
+    """Pixel tiles one backward program walks: a power of two, so that its block of
+    pixels is one too, and enough of them that a clip has about
+    `BACKWARD_PROGRAMS_PER_CLIP` programs."""
+    programs = max(1, _tuning("BACKWARD_PROGRAMS_PER_CLIP", BACKWARD_PROGRAMS_PER_CLIP))
+    tiles = pl.cdiv(pl.cdiv(num_pixels, pixels), programs)
+    return 1 << max(0, (tiles - 1).bit_length())
 
 
 def temporal_block(x, scale, taps, bias, spec, interpret=False):
@@ -119,35 +134,44 @@ def _launch(kernel, frames, params, spec, interpret, pass_name, partials=False):
     (and the per-program weight-gradient partial sums, if `partials`)."""
     shape, dtype = frames[0].shape, jnp.dtype(frames[0].dtype)
     pixels = tile_pixels(shape[2], shape[3], pass_name)
-    warps = _tuning(f"{pass_name}NUM_WARPS", NUM_WARPS)
-    call = _compiled(kernel, shape, dtype, len(frames), spec, interpret, partials, pixels, warps)
+    tiles = tiles_per_program(shape[2], pixels) if partials else 1
+    warps = _tuning(f"{pass_name}NUM_WARPS", BACKWARD_NUM_WARPS if pass_name else NUM_WARPS)
+    call = _compiled(
+        kernel, shape, dtype, len(frames), spec, interpret, partials, (pixels, tiles, warps)
+    )
     return call(*frames, params)
 
 
 @functools.cache
-def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, pixels, warps):
+def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, tiling):
     """One jitted `pallas_call` per configuration: eager calls (batch-norm re-estimation,
-    `predict` outside `jit`) reuse its compiled kernel instead of building a new one."""
+    `predict` outside `jit`) reuse its compiled kernel instead of building a new one.
+
+    `tiling` is `(pixels, tiles, warps)`: a program walks `tiles` tiles of `pixels` pixels
+    each, run by `warps` warps."""
     clips, num_frames, num_pixels, channels = shape
-    tiles = pl.cdiv(num_pixels, pixels)
-    frames_block = pl.BlockSpec((None, num_frames, pixels, channels), lambda n, j: (n, 0, j, 0))
+    pixels, tiles, warps = tiling
+    programs = pl.cdiv(num_pixels, pixels * tiles)
+    frames_block = pl.BlockSpec(
+        (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0)
+    )
     params_block = pl.BlockSpec((_GRAD_ROWS, channels), lambda n, j: (0, 0))
     out_shape = [jax.ShapeDtypeStruct(shape, dtype)]
     out_specs = [frames_block]
     if partials:
-        out_shape.append(jax.ShapeDtypeStruct((clips, tiles, _GRAD_ROWS, channels), jnp.float32))
+        out_shape.append(jax.ShapeDtypeStruct((clips, programs, _GRAD_ROWS, channels), jnp.float32))
         out_specs.append(
             pl.BlockSpec((None, None, _GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0))
         )
     options = {}
     if not interpret and pallas_triton is not None:
         options["compiler_params"] = pallas_triton.CompilerParams(num_warps=warps, num_stages=1)
-    body = functools.partial(kernel, spec=spec, pixels=pixels, num_pixels=num_pixels)
+    body = functools.partial(kernel, spec=spec, pixels=pixels, num_pixels=num_pixels, tiles=tiles)
     return jax.jit(
         pl.pallas_call(
             body,
             out_shape=out_shape,
-            grid=(clips, tiles),
+            grid=(clips, programs),
             in_specs=[frames_block] * num_inputs + [params_block],
             out_specs=out_specs,
             interpret=interpret,
@@ -168,29 +192,36 @@ def _backward_call(frames, params, spec, interpret):
 
 
 class _Tile:
-    """The current program's view of one clip: masked frame loads and stores, the padding."""
+    """One tile of the current program's clip: masked frame loads and stores, the padding.
 
-    def __init__(self, spec, pixels, num_pixels, channels):
+    The program's block holds `tiles` tiles of `pixels` pixels and starts at the clip's
+    pixel `block_start`; this is its `index`-th tile (a traced loop index in the backward
+    pass). Both are computed outside any loop: Pallas's interpreter does not look for
+    `program_id` inside one."""
+
+    def __init__(self, spec, pixels, num_pixels, channels, block_start, tiles=1, index=0):
         self.spec = spec
         self.shape = (pixels, channels)
+        self.rows = pl.ds(index * pixels, pixels)
         self.mask = None
-        if num_pixels % pixels:
+        if num_pixels % (pixels * tiles):
             rows = jax.lax.broadcasted_iota(jnp.int32, self.shape, 0)
-            self.mask = rows + pl.program_id(1) * pixels < num_pixels
+            self.mask = rows + block_start + index * pixels < num_pixels
         self.channel = jax.lax.broadcasted_iota(jnp.int32, self.shape, 1)
 
     def load(self, ref, t):
         if self.mask is None:
-            return ref[t].astype(jnp.float32)
-        frame = ref.at[jnp.int32(t)]  # an array index: the interpreter's masked load wants one
+            return ref[t, self.rows].astype(jnp.float32)
+        # An array frame index: the interpreter's masked load wants one.
+        frame = ref.at[jnp.int32(t), self.rows]
         return pallas_triton.load(frame, mask=self.mask, other=0.0).astype(jnp.float32)
 
     def store(self, ref, t, value):
         value = value.astype(ref.dtype)
         if self.mask is None:
-            ref[t] = value
+            ref[t, self.rows] = value
         else:
-            pallas_triton.store(ref.at[jnp.int32(t)], value, mask=self.mask)
+            pallas_triton.store(ref.at[jnp.int32(t), self.rows], value, mask=self.mask)
 
     def neighbour(self, t):
         """The frame index standing in for `t`, or `None` for zeros outside the clip."""
@@ -216,8 +247,8 @@ def _weights(params_ref):
     return (*rows, params_ref[4, 0])
 
 
-def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels):
-    tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1])
+def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels, tiles):
+    tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
     scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
     zeros = jnp.zeros(tile.shape, jnp.float32)
     frames = {}
@@ -254,13 +285,36 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
     )
 
 
-def _backward_kernel(*refs, spec, pixels, num_pixels):
+def _backward_kernel(*refs, spec, pixels, num_pixels, tiles):
     if len(refs) == 5:
         x_ref, dy_ref, params_ref, dx_ref, partials_ref = refs
     else:  # A plain shift: neither `x` nor weight gradients.
         (dy_ref, params_ref, dx_ref), x_ref, partials_ref = refs, None, None
-    tile = _Tile(spec, pixels, num_pixels, dy_ref.shape[-1])
-    scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
+    channels = dy_ref.shape[-1]
+    weights = _weights(params_ref)
+    block_start = pl.program_id(1) * tiles * pixels
+    # The loop stops at the clip's last pixel: the program holding it may have fewer tiles.
+    remaining = pl.cdiv(num_pixels - block_start, pixels)
+
+    def tile_backward(index, sums):
+        tile = _Tile(spec, pixels, num_pixels, channels, block_start, tiles, index)
+        return _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums)
+
+    # Scale, the three taps, then the bias, summed per pixel and channel: each tile adds
+    # its pixels' terms, and the pixels are reduced once at the end.
+    sums = [jnp.zeros((pixels, channels), jnp.float32) for _ in range(_GRAD_ROWS - 1)]
+    sums.append(jnp.zeros((pixels, 1), jnp.float32))
+    sums = jax.lax.fori_loop(0, jnp.minimum(tiles, remaining), tile_backward, sums)
+    if partials_ref is not None:
+        for row, value in enumerate(sums[:-1]):
+            partials_ref[row] = jnp.sum(value, axis=0)
+        partials_ref[_GRAD_ROWS - 1] = jnp.zeros((channels,), jnp.float32) + jnp.sum(sums[-1])
+
+
+def _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums):
+    """Writes one tile's `dx` and returns `sums` with its weight-gradient terms added."""
+    spec = tile.spec
+    scale, tap_previous, tap_same, tap_next, bias = weights
     zeros = jnp.zeros(tile.shape, jnp.float32)
     num_frames = spec.num_frames
     cache = {}
@@ -303,7 +357,7 @@ def _backward_kernel(*refs, spec, pixels, num_pixels):
         """Frames whose `t + offset` neighbour stands for frame `t` (padding included)."""
         return [r for r in range(num_frames) if tile.neighbour(r + offset) == t]
 
-    grad_rows = [jnp.zeros((tile.shape[1],), jnp.float32) for _ in range(_GRAD_ROWS)]
+    sums = list(sums)
     for t in range(num_frames):
         dx = zeros
         if spec.shift:
@@ -312,18 +366,15 @@ def _backward_kernel(*refs, spec, pixels, num_pixels):
             shifted = tile.select(from_previous, upstream(t), from_next)
             dx = dx + (shifted * scale if spec.scale else shifted)
             if spec.scale:
-                gathered = tile.select(frame(t - 1), frame(t), frame(t + 1))
-                grad_rows[0] += jnp.sum(upstream(t) * gathered, axis=0)
+                sums[0] += upstream(t) * tile.select(frame(t - 1), frame(t), frame(t + 1))
         if spec.gate:
             du = logits_grad(t)
             dx = dx + upstream(t) * gate(t) + du * tap_same
             dx = dx + sum((logits_grad(r) for r in readers(t, -1)), zeros) * tap_previous
             dx = dx + sum((logits_grad(r) for r in readers(t, 1)), zeros) * tap_next
-            grad_rows[1] += jnp.sum(du * frame(t - 1), axis=0)
-            grad_rows[2] += jnp.sum(du * frame(t), axis=0)
-            grad_rows[3] += jnp.sum(du * frame(t + 1), axis=0)
-            grad_rows[4] += jnp.sum(du)
+            sums[1] += du * frame(t - 1)
+            sums[2] += du * frame(t)
+            sums[3] += du * frame(t + 1)
+            sums[4] += du
         tile.store(dx_ref, t, dx)
-    if partials_ref is not None:
-        for row, value in enumerate(grad_rows):
-            partials_ref[row] = value
+    return sums

@@ -7,6 +7,9 @@ TensorFlow and PyTorch the layers take the reference path, and forcing the kerne
 names why they cannot run.
 """
 
+import os
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
@@ -67,6 +70,28 @@ class FusedKernelParityTest(TestCase):
         fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
         reference = self._outputs_and_gradients(layer, frames, upstream, "off")
         self.assertEqual(len(fused), 1 + 1 + len(layer.trainable_weights))
+        for got, want in zip(fused, reference, strict=True):
+            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+
+    @parameterized.named_parameters(
+        ("stw", layers.STWBlock, {}),
+        ("stw_replicate", layers.STWBlock, {"padding": "replicate"}),
+        ("tsm", layers.TemporalShift, {}),
+    )
+    def test_programs_walking_several_masked_tiles_match_the_reference(self, layer_class, kwargs):
+        # Tiles of 2 pixels, 2 backward programs per clip: 15 pixels make 8 tiles, so each
+        # program walks a block of 4 tiles and the second stops after its masked last one.
+        tuning = {
+            "KERAS_STW_KERNEL_TILE_ELEMENTS": "16",
+            "KERAS_STW_KERNEL_BACKWARD_TILE_ELEMENTS": "16",
+            "KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP": "2",
+        }
+        shape = (2, 3, 3, 5, 8)
+        layer = _random_layer(layer_class, kwargs, shape, seed=9)
+        frames, upstream = _frames(shape, seed=10), _frames(shape, seed=11)
+        with mock.patch.dict(os.environ, tuning):
+            fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
         for got, want in zip(fused, reference, strict=True):
             self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
 
