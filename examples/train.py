@@ -241,19 +241,24 @@ def main(argv=None) -> keras.Model:
     loader = {"batch_size": recipe.batch_size, "on_error": args.on_error}
     loader.update(engine=args.engine, workers=args.workers)
     if parallel:
-        # Each process makes its slice of every global batch (JAX; tf.distribute splits).
+        # Each process makes its slice of every global batch.
         loader.update(parallel.shard)
 
+    def feed(dataset):
+        return parallel.feed(dataset, recipe.batch_size) if parallel else dataset
+
     def train_data(initial_step):
-        return data.video_dataset(
-            train, spec, repeat=True, seed=args.seed, initial_step=initial_step, **loader
+        return feed(
+            data.video_dataset(
+                train, spec, repeat=True, seed=args.seed, initial_step=initial_step, **loader
+            )
         )
 
     val_spec = spec.for_testing()
     # Split over processes, a last incomplete batch would give them parts of unequal size.
     whole_batches = "shard_count" in loader
     val_ds = (
-        data.video_dataset(val.records, val_spec, drop_remainder=whole_batches, **loader)
+        feed(data.video_dataset(val.records, val_spec, drop_remainder=whole_batches, **loader))
         if val
         else None
     )

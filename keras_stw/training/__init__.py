@@ -5,6 +5,7 @@ from keras_stw.training.distribute import (
     DataParallel,
     check_same_on_every_process,
     data_parallel,
+    distribute_slices,
     gather_rows,
     process_index,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "TrainingCheckpoint",
     "check_same_on_every_process",
     "data_parallel",
+    "distribute_slices",
     "fit_resumable",
     "gather_rows",
     "process_index",

@@ -13,9 +13,9 @@ Keras assembles into the global batch (`jax.make_array_from_process_local_data`)
 TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs (else the CPU's
 logical devices), or `MultiWorkerMirroredStrategy` with `multi_host=True` (configured
 by the `TF_CONFIG` environment variable on every worker; two calls of Keras's `fit`
-that fail under it are replaced, see `tf_multi_worker`). Each worker makes whole
-global batches, which `tf.distribute` splits among the workers. Build, compile and
-restore the model inside the returned scope.
+that fail under it are replaced, see `tf_multi_worker`). Each worker makes its slice of
+every global batch, as on JAX, and `DataParallel.feed` hands it to the worker's replicas.
+Build, compile and restore the model inside the returned scope.
 
 In both cases the batch size given to the data pipeline is the global batch, split
 across devices. On JAX with a single device (and one host) no distribution is set: a
@@ -47,9 +47,8 @@ class DataParallel:
         process_index: int. This process; process `0` writes the run's files.
             Defaults to `0`.
         process_count: int. Processes of the run. Defaults to `1`.
-        splits_batches: bool. Whether the engine splits whole global batches among
-            the processes itself (`tf.distribute`'s workers), rather than each
-            process making its slice. Defaults to `False`.
+        strategy: TensorFlow's multi-worker strategy, which `feed` hands the slices
+            to; `None` elsewhere.
     """
 
     scope: contextlib.AbstractContextManager
@@ -57,20 +56,44 @@ class DataParallel:
     description: str
     process_index: int = 0
     process_count: int = 1
-    splits_batches: bool = False
+    strategy: object = None
+
+    def feed(self, dataset, batch_size: int):
+        """`dataset`, this process's slice of every global batch, as `fit` takes it.
+
+        On JAX (and in one TensorFlow process) `dataset` itself: Keras splits it. Among
+        TensorFlow's workers, `tf.distribute` would take each worker's dataset for whole
+        global batches and split them again, so the slices go to the worker's replicas
+        through `distribute_datasets_from_function`, cut into replica batches where a
+        worker has several devices. That dataset repeats (so give `fit` its
+        `steps_per_epoch` and `validation_steps`): Keras keeps the iterator of a
+        distributed dataset of unknown length from one epoch to the next, and a second
+        validation pass would find it spent.
+
+        Args:
+            dataset: this process's batches (`video_dataset(..., **parallel.shard)`).
+            batch_size: int. The global batch size.
+
+        Example:
+        >>> model.fit(parallel.feed(video_dataset(train, spec, batch_size=64,
+        ...     **parallel.shard), 64))
+        """
+        if self.strategy is None:
+            return dataset
+        return distribute_slices(self.strategy, dataset, batch_size // self.num_replicas)
 
     @property
     def shard(self) -> dict:
         """`video_dataset`'s arguments that make this process's slice of each global batch.
 
-        Empty in one process, and where the engine splits whole batches itself.
+        Empty in one process.
 
         Example:
         >>> parallel = data_parallel(multi_host=True)  # process 1 of 2, JAX
         >>> parallel.shard
         {'shard_index': 1, 'shard_count': 2}
         """
-        if self.process_count == 1 or self.splits_batches:
+        if self.process_count == 1:
             return {}
         return {"shard_index": self.process_index, "shard_count": self.process_count}
 
@@ -169,8 +192,8 @@ def data_parallel(
             gpus = tf.config.list_logical_devices("GPU")
             devices = gpus or tf.config.list_logical_devices("CPU")
             strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
-        # Each worker gives tf.distribute whole global batches, which it splits among
-        # the workers (its own `auto_shard_policy`, DATA for these datasets).
+        # Each worker makes its slice of every global batch and feeds it to its own
+        # replicas (`DataParallel.feed`); in one process tf.distribute splits the batch.
         return DataParallel(
             _StrategyScope(strategy),
             strategy.num_replicas_in_sync,
@@ -178,13 +201,32 @@ def data_parallel(
             f"this is process {process_index()}",
             process_index(),
             workers,
-            splits_batches=True,
+            strategy=strategy if workers > 1 else None,
         )
     raise ValueError(
         "Data-parallel training needs backend 'jax' or 'tensorflow': Keras has no "
         "distribution for PyTorch, and this package does not run one silently on a single "
         f"device. Received: backend={backend!r}"
     )
+
+
+def distribute_slices(strategy, dataset, replica_batch_size: int):
+    """A `tf.distribute` dataset whose replicas take, in turn, `replica_batch_size` clips
+    of each of `dataset`'s batches: the first clips to the worker's first replica. It
+    repeats `dataset` (see `DataParallel.feed`).
+
+    Args:
+        strategy: a `tf.distribute.Strategy`.
+        dataset: `tf.data.Dataset` of this worker's batches.
+        replica_batch_size: int. Clips each replica takes from a batch.
+
+    Returns:
+        A distributed dataset for `fit`, `distribute_datasets_from_function`'s.
+    """
+    local_replicas = strategy.extended.worker_devices
+    if len(local_replicas) > 1:
+        dataset = dataset.rebatch(replica_batch_size)
+    return strategy.distribute_datasets_from_function(lambda context: dataset.repeat())
 
 
 class _StrategyScope(contextlib.AbstractContextManager):

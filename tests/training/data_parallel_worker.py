@@ -3,8 +3,8 @@
 `python -m tests.training.data_parallel_worker OUTPUT TRAIN_LIST ROOT [launch flags]`
 trains a tiny clip model with `fit_resumable` on `video_dataset` batches, each
 process making its slice of every global batch, and writes `OUTPUT/model.keras`
-(process 0). On TensorFlow, `--multi-host` joins the workers of `TF_CONFIG`, which
-split whole global batches, and `--cpu-devices N` splits the CPU into N devices.
+(process 0). On TensorFlow, `--multi-host` joins the workers of `TF_CONFIG`, and
+`--cpu-devices N` splits the CPU into N devices.
 With `--exit-after-steps K`, process `--exit-process` dies after its K-th step, as a
 killed host would.
 """
@@ -74,7 +74,7 @@ def main():
     spec = data.ClipSpec(num_frames=4, training=True, image_size=32, short_side=32, flip=True)
 
     def batches(step):
-        return data.video_dataset(
+        slices = data.video_dataset(
             records,
             spec,
             batch_size=4,
@@ -84,6 +84,7 @@ def main():
             workers=0,
             **parallel.shard,
         )
+        return parallel.feed(slices, 4)
 
     callbacks = []
     if args.exit_after_steps and parallel.process_index == args.exit_process:
@@ -97,6 +98,19 @@ def main():
             steps_per_epoch=3,
             save_freq=1,
             callbacks=callbacks,
+            # A validation pass every epoch, in whole global batches.
+            validation_data=parallel.feed(
+                data.video_dataset(
+                    records,
+                    spec.for_testing(),
+                    batch_size=4,
+                    drop_remainder=True,
+                    workers=0,
+                    **parallel.shard,
+                ),
+                4,
+            ),
+            validation_steps=1,
             verbose=2,
         )
     # Every process saves; process 0 writes the file.

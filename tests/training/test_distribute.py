@@ -2,12 +2,18 @@
 
 import contextlib
 import logging
+import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
 from keras_stw import training
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_data_parallel_over_the_local_devices(caplog):
@@ -39,17 +45,39 @@ def test_data_parallel_over_the_local_devices(caplog):
 
 
 @pytest.mark.parametrize(
-    "process_count, splits_batches, shard",
-    [
-        (1, False, {}),
-        (2, False, {"shard_index": 1, "shard_count": 2}),
-        (2, True, {}),  # TensorFlow's workers: tf.distribute splits whole batches.
-    ],
+    "process_count, shard", [(1, {}), (2, {"shard_index": 1, "shard_count": 2})]
 )
-def test_a_process_makes_its_slice_unless_the_engine_splits_batches(
-    process_count, splits_batches, shard
-):
+def test_a_process_makes_its_slice_of_every_batch(process_count, shard):
     parallel = training.DataParallel(
-        contextlib.nullcontext(), 2, "", process_count - 1, process_count, splits_batches
+        contextlib.nullcontext(), 2, "", process_count - 1, process_count
     )
     assert parallel.shard == shard
+
+
+# A fresh process: the CPU is split into two logical devices before TensorFlow starts.
+_TWO_REPLICAS = """
+import tensorflow as tf
+from keras_stw import training
+
+(cpu,) = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+batches = tf.data.Dataset.range(12).batch(4)  # this worker's slices of three batches
+distributed = training.distribute_slices(strategy, batches, 2)
+for _, batch in zip(range(4), distributed):  # it repeats
+    print([part.numpy().tolist() for part in strategy.experimental_local_results(batch)])
+"""
+
+
+@pytest.mark.tf_only
+def test_a_worker_with_two_devices_gives_each_its_half_of_every_slice():
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", _TWO_REPLICAS]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:4] == [
+        "[[0, 1], [2, 3]]",
+        "[[4, 5], [6, 7]]",
+        "[[8, 9], [10, 11]]",
+        "[[0, 1], [2, 3]]",
+    ]
