@@ -47,8 +47,8 @@ class DataParallel:
         process_index: int. This process; process `0` writes the run's files.
             Defaults to `0`.
         process_count: int. Processes of the run. Defaults to `1`.
-        strategy: TensorFlow's multi-worker strategy, which `feed` hands the slices
-            to; `None` elsewhere.
+        strategy: the `tf.distribute` strategy `feed` prepares the data for; `None`
+            on JAX.
     """
 
     scope: contextlib.AbstractContextManager
@@ -61,14 +61,14 @@ class DataParallel:
     def feed(self, dataset, batch_size: int):
         """`dataset`, this process's slice of every global batch, as `fit` takes it.
 
-        On JAX (and in one TensorFlow process) `dataset` itself: Keras splits it. Among
-        TensorFlow's workers, `tf.distribute` would take each worker's dataset for whole
-        global batches and split them again, so the slices go to the worker's replicas
-        through `distribute_datasets_from_function`, cut into replica batches where a
-        worker has several devices. That dataset repeats (so give `fit` its
-        `steps_per_epoch` and `validation_steps`): Keras keeps the iterator of a
-        distributed dataset of unknown length from one epoch to the next, and a second
-        validation pass would find it spent.
+        On JAX `dataset` itself: Keras splits it. Among TensorFlow's workers,
+        `tf.distribute` would take each worker's dataset for whole global batches and
+        split them again, so the slices go to the worker's replicas through
+        `distribute_datasets_from_function`, cut into replica batches where a worker has
+        several devices. Under any `tf.distribute` strategy the dataset repeats (so give
+        `fit` its `steps_per_epoch` and `validation_steps`): before each validation pass
+        Keras takes one batch of the validation iterator it keeps from the last pass, and
+        a dataset read to its end there stops `fit` with `StopIteration`.
 
         Args:
             dataset: this process's batches (`video_dataset(..., **parallel.shard)`).
@@ -80,6 +80,8 @@ class DataParallel:
         """
         if self.strategy is None:
             return dataset
+        if self.process_count == 1:
+            return dataset.repeat()
         return distribute_slices(self.strategy, dataset, batch_size // self.num_replicas)
 
     @property
@@ -201,7 +203,7 @@ def data_parallel(
             f"this is process {process_index()}",
             process_index(),
             workers,
-            strategy=strategy if workers > 1 else None,
+            strategy=strategy,
         )
     raise ValueError(
         "Data-parallel training needs backend 'jax' or 'tensorflow': Keras has no "
