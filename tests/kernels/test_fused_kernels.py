@@ -2,7 +2,8 @@
 
 Under JAX the kernels run through Pallas's interpreter on the CPU (`"interpret"`), and the
 outputs and every gradient (inputs and weights) are compared with the `keras.ops`
-reference (`"off"`), at odd shapes, `T = 1`, both paddings and every combination. Under
+reference (`"off"`), at odd shapes, `T = 1`, both paddings and every combination, and
+the bfloat16 kernel against the float32 reference. Under
 TensorFlow and PyTorch the layers take the reference path, and forcing the kernels on
 names why they cannot run.
 """
@@ -98,16 +99,23 @@ class FusedKernelParityTest(TestCase):
     @parameterized.named_parameters(
         ("stw", {}), ("twm_then_stfm", {"combination": "twm_then_stfm"})
     )
-    def test_bfloat16_matches_the_reference(self, kwargs):
+    def test_bfloat16_forward_and_every_gradient_match_float32(self, kwargs):
+        # The bfloat16 kernel against the float32 reference with the same (bfloat16)
+        # weights and inputs: max |a - b| / max |b| under 1e-2 for each output.
         shape = (2, 4, 3, 3, 16)
         layer = _random_layer(layers.STWBlock, {**kwargs, "dtype": "bfloat16"}, shape, seed=3)
+        exact = layers.STWBlock(4, **kwargs, dtype="float32")
+        exact.build((8, 3, 3, 16))
+        exact.set_weights([np.float32(w) for w in layer.get_weights()])
         frames = keras.ops.cast(_frames(shape, seed=4), "bfloat16")
-        with kernels.fused_kernels("interpret"):
-            fused = keras.ops.convert_to_numpy(keras.ops.cast(layer(frames), "float32"))
-        with kernels.fused_kernels("off"):
-            reference = keras.ops.convert_to_numpy(keras.ops.cast(layer(frames), "float32"))
-        scale = np.abs(reference).max()
-        self.assertLess(np.abs(fused - reference).max() / scale, 1e-2)
+        upstream = _frames(shape, seed=5)
+        fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        frames32 = keras.ops.cast(frames, "float32")
+        reference = self._outputs_and_gradients(exact, frames32, upstream, "off")
+        self.assertEqual(len(fused), 2 + len(layer.trainable_weights))
+        for got, want in zip(fused, reference, strict=True):
+            got, want = np.float32(got), np.float32(want)
+            self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-2)
 
     def test_eager_calls_reuse_the_compiled_kernel(self):
         # Batch-norm re-estimation calls the model eagerly, batch after batch: a kernel
