@@ -80,8 +80,9 @@ class DataParallel:
         """
         if self.strategy is None:
             return dataset
+        dataset = dataset.repeat()
         if self.process_count == 1:
-            return dataset.repeat()
+            return dataset
         return distribute_slices(self.strategy, dataset, batch_size // self.num_replicas)
 
     @property
@@ -214,8 +215,7 @@ def data_parallel(
 
 def distribute_slices(strategy, dataset, replica_batch_size: int):
     """A `tf.distribute` dataset whose replicas take, in turn, `replica_batch_size` clips
-    of each of `dataset`'s batches: the first clips to the worker's first replica. It
-    repeats `dataset` (see `DataParallel.feed`).
+    of each of `dataset`'s batches: the first clips to the worker's first replica.
 
     Args:
         strategy: a `tf.distribute.Strategy`.
@@ -228,7 +228,7 @@ def distribute_slices(strategy, dataset, replica_batch_size: int):
     local_replicas = strategy.extended.worker_devices
     if len(local_replicas) > 1:
         dataset = dataset.rebatch(replica_batch_size)
-    return strategy.distribute_datasets_from_function(lambda context: dataset.repeat())
+    return strategy.distribute_datasets_from_function(lambda context: dataset)
 
 
 class _StrategyScope(contextlib.AbstractContextManager):

@@ -64,7 +64,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 batches = tf.data.Dataset.range(12).batch(4)  # this worker's slices of three batches
 distributed = training.distribute_slices(strategy, batches, 2)
-for _, batch in zip(range(4), distributed):  # it repeats
+for batch in distributed:
     print([part.numpy().tolist() for part in strategy.experimental_local_results(batch)])
 """
 
@@ -79,5 +79,5 @@ def test_a_worker_with_two_devices_gives_each_its_half_of_every_slice():
         "[[0, 1], [2, 3]]",
         "[[4, 5], [6, 7]]",
         "[[8, 9], [10, 11]]",
-        "[[0, 1], [2, 3]]",
+        "",
     ]
