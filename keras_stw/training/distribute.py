@@ -224,6 +224,12 @@ def distribute_slices(strategy, dataset, replica_batch_size: int):
 
     Returns:
         A distributed dataset for `fit`, `distribute_datasets_from_function`'s.
+
+    Example:
+    >>> strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    >>> batches = tf.data.Dataset.range(8).batch(4)
+    >>> [strategy.experimental_local_results(b) for b in distribute_slices(strategy, batches, 2)]
+    [(<tf.Tensor: [0, 1]>, <tf.Tensor: [2, 3]>), (<tf.Tensor: [4, 5]>, <tf.Tensor: [6, 7]>)]
     """
     local_replicas = strategy.extended.worker_devices
     if len(local_replicas) > 1:
