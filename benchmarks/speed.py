@@ -182,7 +182,10 @@ def keras_worker(name, args):
     return results
 
 
-def torch_peer_worker(args):
+def torchvision_tsn(args, batch, compiled=True):
+    """torchvision's ResNet-50 TSN (channels-last, bf16 autocast, SGD) as a training step
+    and an inference call on `batch` random clips on the GPU; `compiled` puts the model
+    under `torch.compile`. Each returns without waiting for the device."""
     import torch
     import torchvision
 
@@ -191,37 +194,42 @@ def torch_peer_worker(args):
         device, memory_format=torch.channels_last
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    compiled = torch.compile(model)
+    network = torch.compile(model) if compiled else model
+    frames = batch * args.num_frames
+    x = torch.randn(frames, 3, args.image_size, args.image_size, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 174, (batch,), device=device)
+
+    def step():
+        model.train()
+        with torch.autocast(device, dtype=torch.bfloat16):
+            logits = network(x).view(batch, args.num_frames, -1).mean(1)
+            loss = torch.nn.functional.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def infer():
+        model.eval()
+        with torch.autocast(device, dtype=torch.bfloat16):
+            return network(x).view(batch, args.num_frames, -1).mean(1).softmax(-1)
+
+    return step, infer
+
+
+def torch_peer_worker(args):
+    import torch
+
+    def wait(result):
+        torch.cuda.synchronize()
+
     results = []
     for batch in args.batch_sizes:
-        frames = batch * args.num_frames
-        x = torch.randn(frames, 3, args.image_size, args.image_size, device=device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, 174, (batch,), device=device)
-
-        def step(x, y, batch):
-            with torch.autocast(device, dtype=torch.bfloat16):
-                logits = compiled(x).view(batch, args.num_frames, -1).mean(1)
-                loss = torch.nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            torch.cuda.synchronize()
-
-        @torch.no_grad()
-        def infer(x, batch):
-            with torch.autocast(device, dtype=torch.bfloat16):
-                return compiled(x).view(batch, args.num_frames, -1).mean(1).softmax(-1)
-
-        model.train()
-        train = time_calls(functools.partial(step, x, y, batch), args.warmup, args.steps)
-        model.eval()
-        inference = time_calls(
-            functools.partial(infer, x, batch),
-            args.warmup,
-            args.steps,
-            wait=lambda result: torch.cuda.synchronize(),
-        )
+        step, infer = torchvision_tsn(args, batch)
+        # Waited for every step, as Keras's train_on_batch is (it returns host values).
+        train = time_calls(lambda step=step: wait(step()), args.warmup, args.steps)
+        inference = time_calls(infer, args.warmup, args.steps, wait)
         results.append(
             {
                 "model": "torch_tsn",
