@@ -90,8 +90,9 @@ def fit(mode, train_records, val_records, args):
         num_frames=8,
         num_classes=2,
         image_shape=(args.image_size, args.image_size, 3),
-        base_width=8,
-        depth=26,
+        base_width=args.base_width,
+        depth=args.depth,
+        backbone=args.backbone,
     )
     model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
     with WorkerCounter() as workers:
@@ -113,11 +114,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    modes = ["before", "after"]
+    parser.add_argument("--modes", nargs="+", default=modes, choices=modes)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=4, help="steps_per_epoch")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--videos", type=int, default=8, help="videos per split")
+    # KerasCV's narrow ResNets need TensorFlow; where it is absent (a JAX GPU host), take
+    # `--backbone keras --depth 50 --base-width 64`.
+    parser.add_argument("--backbone", default="keras_cv")
+    parser.add_argument("--depth", type=int, default=26)
+    parser.add_argument("--base-width", type=int, default=8)
     args = parser.parse_args()
     directory = tempfile.mkdtemp()
     try:
@@ -131,12 +139,13 @@ def main():
         print(
             f"backend {keras.backend.backend()}, {os.cpu_count()} cores, "
             f"{args.workers} workers, {args.epochs} epochs x {args.steps} steps, "
-            f"batch {args.batch_size}, {args.image_size} px, {args.videos} videos per split"
+            f"batch {args.batch_size}, {args.image_size} px, {args.videos} videos per split, "
+            f"STW ResNet-{args.depth} (base width {args.base_width}, {args.backbone})"
         )
         print("| round | pipeline | first step (s) | whole fit (s) | workers started |")
         print("|---|---|---|---|---|")
         for round_ in range(args.rounds):
-            for mode in ("before", "after"):
+            for mode in args.modes:
                 first, total, started = fit(mode, train, val, args)
                 print(f"| {round_} | {mode} | {first:.1f} | {total:.1f} | {started} |", flush=True)
     finally:
