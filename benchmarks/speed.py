@@ -49,6 +49,12 @@ def parse_args(argv=None):
         default=["auto"],
         help="keras_stw.kernels modes to time the temporal models in, e.g. auto off",
     )
+    parser.add_argument(
+        "--fold",
+        nargs="+",
+        default=["off"],
+        help="KERAS_STW_FOLD_CONVOLUTIONS settings to time the temporal models in, e.g. on off",
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", help="also write the markdown table to this file")
@@ -134,35 +140,51 @@ def inference_call(model, clips):
 
 
 def kernels_used(model, clip_shape):
-    """The path of the model's first temporal layer: "fused", or "ops" and why not."""
+    """The path of the model's first temporal layer ("fused", or "ops" and why not), and
+    whether it is folded into the convolution that reads it."""
     import keras_stw
 
-    layers = list(model.layers)
-    while layers:
-        layer = layers.pop(0)
-        layers += getattr(layer, "layers", [])
-        if hasattr(layer, "fused_spec"):
-            frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
-            path, reason = keras_stw.kernels.kernel_path(layer, frames)
-            return "fused" if path == "fused" else f"ops ({reason})"
-    return "-"
+    pairs = keras_stw.models.folding_pairs(model)
+    if not pairs:
+        return "-"
+    layer, conv = pairs[0]
+    frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
+    path, reason = keras_stw.kernels.kernel_path(layer, frames)
+    if path != "fused":
+        return f"ops ({reason})"
+    not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
+    return f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
 
 
-def keras_worker(name, args):
+def compiled_model(name, args, jit_compile=True):
+    """`build_model`, compiled for training as every Keras worker times it."""
     import keras
 
     model = build_model(name, args)
     model.compile(
         optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=5e-4),
         loss="sparse_categorical_crossentropy",
-        jit_compile=True,
+        jit_compile=jit_compile,
     )
+    return model
+
+
+def random_clips(args, batch, rng):
+    """`batch` random uint8 clips and labels, as device tensors."""
+    import keras
+
+    shape = (batch, args.num_frames, args.image_size, args.image_size, 3)
+    clips = keras.ops.convert_to_tensor(rng.integers(0, 256, shape, dtype="uint8"))
+    return clips, keras.ops.convert_to_tensor(rng.integers(0, 174, (batch,)), "int32")
+
+
+def keras_worker(name, args):
+    model = compiled_model(name, args)
     rng = np.random.default_rng(0)
     results = []
     for batch in args.batch_sizes:
         shape = (batch, args.num_frames, args.image_size, args.image_size, 3)
-        clips = keras.ops.convert_to_tensor(rng.integers(0, 256, shape, dtype="uint8"))
-        labels = keras.ops.convert_to_tensor(rng.integers(0, 174, (batch,)), "int32")
+        clips, labels = random_clips(args, batch, rng)
         # train_on_batch returns host values, so each training step is waited for.
         train_step = functools.partial(model.train_on_batch, clips, labels)
         train = time_calls(train_step, args.warmup, args.steps)
@@ -257,7 +279,7 @@ def check_naive_block_matches(args):
     np.testing.assert_allclose(fused, naive, atol=1e-5)
 
 
-def run_worker(worker, backbone, args, kernels="auto"):
+def run_worker(worker, backbone, args, kernels="auto", fold="off"):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
     for key in ("batch_sizes",):
         argv += ["--batch-sizes", *map(str, getattr(args, key))]
@@ -267,7 +289,11 @@ def run_worker(worker, backbone, args, kernels="auto"):
         "--warmup", str(args.warmup), "--steps", str(args.steps),
     ]  # fmt: skip
     started = time.perf_counter()
-    environment = {**os.environ, "KERAS_STW_FUSED_KERNELS": kernels}
+    environment = {
+        **os.environ,
+        "KERAS_STW_FUSED_KERNELS": kernels,
+        "KERAS_STW_FOLD_CONVOLUTIONS": fold,
+    }
     done = subprocess.run(argv, capture_output=True, text=True, env=environment)
     if done.returncode:
         print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
@@ -275,7 +301,7 @@ def run_worker(worker, backbone, args, kernels="auto"):
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     elapsed = time.perf_counter() - started
     print(
-        f"# {worker} ({backbone}, kernels {kernels}): {elapsed:.0f} s: {rows}",
+        f"# {worker} ({backbone}, kernels {kernels}, fold {fold}): {elapsed:.0f} s: {rows}",
         file=sys.stderr,
         flush=True,
     )
@@ -333,8 +359,10 @@ def main(argv=None):
         for name in args.models:
             # TSN and the naive baseline have no fused kernel: one run each.
             modes = ["auto"] if name in ("tsn", "stw_naive") else args.kernels
+            folds = ["off"] if name in ("tsn", "stw_naive") else args.fold
             for kernels in modes if name != "torch_tsn" else []:
-                rows += run_worker(name, backbone, args, kernels)
+                for fold in folds if kernels != "off" else ["off"]:
+                    rows += run_worker(name, backbone, args, kernels, fold)
     if "torch_tsn" in args.models:
         rows += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
     table = format_table(rows, args)

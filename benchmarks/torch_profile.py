@@ -65,11 +65,10 @@ def category(kernel_name):
 
 def keras_step(family, compiled, args):
     """A Keras-torch training step of the zoo's `family` ResNet-50 on random clips."""
-    import keras
     import numpy as np
 
     # Beside this script, so on sys.path when it runs.
-    from speed import build_model
+    from speed import compiled_model, random_clips
 
     settings = argparse.Namespace(
         precision="mixed_bfloat16",
@@ -77,16 +76,8 @@ def keras_step(family, compiled, args):
         num_frames=args.num_frames,
         image_size=args.image_size,
     )
-    model = build_model(family, settings)
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=5e-4),
-        loss="sparse_categorical_crossentropy",
-        jit_compile=compiled,
-    )
-    rng = np.random.default_rng(0)
-    shape = (args.batch_size, args.num_frames, args.image_size, args.image_size, 3)
-    clips = keras.ops.convert_to_tensor(rng.integers(0, 256, shape, dtype="uint8"))
-    labels = keras.ops.convert_to_tensor(rng.integers(0, 174, (args.batch_size,)), "int32")
+    model = compiled_model(family, settings, jit_compile=compiled)
+    clips, labels = random_clips(settings, args.batch_size, np.random.default_rng(0))
     # train_on_batch returns host values, so it waits for the device.
     return lambda: model.train_on_batch(clips, labels)
 

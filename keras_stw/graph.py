@@ -30,3 +30,18 @@ def producer_node(tensor):
     """Returns the node that produced a symbolic `tensor`."""
     history = tensor._keras_history
     return history.operation._inbound_nodes[history.node_index]
+
+
+def consumer_nodes(tensor, model):
+    """The nodes of `model`'s own graph that take the symbolic `tensor` as an input."""
+    nodes = [node for depth in model._nodes_by_depth.values() for node in depth]
+    return [node for node in nodes if any(x is tensor for x in node.input_tensors)]
+
+
+def run_graph(model, inputs, operation_fn):
+    """Runs functional `model` on `inputs` as its `call` does, calling each operation
+    through `operation_fn(operation)` (which returns the callable to run)."""
+    from keras.src.models.functional import unpack_singleton
+
+    inputs = model._standardize_inputs(inputs)
+    return unpack_singleton(model._run_through_graph(inputs, operation_fn=operation_fn))

@@ -2,16 +2,27 @@
 
 The temporal layers (`STWBlock`, `STFM`, `TWM`, `TemporalShift`) compute with `keras.ops`
 everywhere; on the JAX backend with an NVIDIA GPU they run one fused Pallas kernel per
-block instead (forward and backward), the way Keras runs flash attention. Their `keras.ops`
-code is the definition of what the kernels compute and is tested against them.
+block instead (forward and backward), the way Keras runs flash attention, and a block and
+the 1x1 convolution that reads it run as one folded kernel (`fold_reason`). Their
+`keras.ops` code is the definition of what the kernels compute and is tested against them.
 """
 
 from keras_stw.kernels.dispatch import (
     MODES,
+    fold_reason,
+    folded_convolution,
     fused_kernels,
     get_fused_kernels,
     kernel_path,
     set_fused_kernels,
 )
 
-__all__ = ["MODES", "fused_kernels", "get_fused_kernels", "kernel_path", "set_fused_kernels"]
+__all__ = [
+    "MODES",
+    "fold_reason",
+    "folded_convolution",
+    "fused_kernels",
+    "get_fused_kernels",
+    "kernel_path",
+    "set_fused_kernels",
+]

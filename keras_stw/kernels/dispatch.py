@@ -14,6 +14,12 @@ from keras import ops
 
 MODES = ("auto", "on", "off", "interpret")
 _MODE_VARIABLE = "KERAS_STW_FUSED_KERNELS"
+_FOLD_VARIABLE = "KERAS_STW_FOLD_CONVOLUTIONS"
+# Under "auto", folding covers what the whole network was measured with on an H100
+# (benchmarks/results/fused_conv_h100/): ResNet-50's stages 2 and 3, up to 128 outputs.
+# Per block, forward, the folded kernel took 0.89x the block's kernel and cuDNN's
+# convolution at stage 2 (64 outputs), 1.6x at stage 3 (128) and 3.3x at stage 4 (256).
+AUTO_FOLD_MAX_OUTPUTS = 128
 _FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 _state = {}
 
@@ -128,17 +134,138 @@ def temporal_block(inputs, spec, scale=None, taps=None, bias=None):
         )
     from keras_stw.kernels import pallas_temporal_block
 
-    num_frames, channels = spec.num_frames, inputs.shape[-1]
-    clips = ops.reshape(inputs, (-1, num_frames, inputs.shape[1] * inputs.shape[2], channels))
-    weights = (
+    outputs = pallas_temporal_block.temporal_block(
+        _clips(inputs, spec),
+        *_kernel_weights(inputs.shape[-1], scale, taps, bias),
+        spec,
+        interpret=mode == "interpret",
+    )
+    return ops.reshape(outputs, inputs.shape)
+
+
+def _clips(frames, spec):
+    """`(batch * T, H, W, C)` frames as the kernels' `(batch, T, H * W, C)` clips."""
+    shape = frames.shape
+    return ops.reshape(frames, (-1, spec.num_frames, shape[1] * shape[2], shape[3]))
+
+
+def _kernel_weights(channels, scale=None, taps=None, bias=None):
+    """The kernels' `(scale, taps, bias)`, with the neutral value for a missing one."""
+    return (
         ops.ones((channels,)) if scale is None else ops.reshape(scale, (channels,)),
         ops.zeros((3, channels)) if taps is None else ops.convert_to_tensor(taps),
         ops.zeros(()) if bias is None else ops.convert_to_tensor(bias),
     )
-    outputs = pallas_temporal_block.temporal_block(
-        clips, *weights, spec, interpret=mode == "interpret"
+
+
+def folding_enabled():
+    """Whether `KERAS_STW_FOLD_CONVOLUTIONS` is `"on"` (it is `"off"` by default)."""
+    setting = os.environ.get(_FOLD_VARIABLE, "off")
+    if setting not in ("on", "off"):
+        raise ValueError(f"{_FOLD_VARIABLE} must be 'on' or 'off'. Received: {setting!r}")
+    return setting == "on"
+
+
+def fold_reason(layer, conv, input_shape, dtype=None):
+    """Why `conv(layer(x))` cannot run as one folded kernel for `x` of `input_shape`.
+
+    Folding computes a temporal layer and the 1x1 convolution that reads it in one
+    kernel that never writes the layer's output (`keras_stw.kernels.pallas_block_conv`).
+    The convolution then keeps `x` instead of the block's output for its gradient and
+    recomputes the block in the backward pass: on an H100, STW ResNet-50 trained at
+    batch 64 in 23.56 GiB instead of 26.43, and 2.5% slower (inference 2.7% slower), so
+    folding is off unless `KERAS_STW_FOLD_CONVOLUTIONS=on`. It then runs wherever the
+    layer's own kernel runs, for a parallel STW block, a lone STFM or TWM, or TSM's shift
+    followed by a 1x1, stride-1, ungrouped, linear `Conv2D` whose output channels are a
+    power of two from 16; under the kernels' `"auto"` mode, with at most
+    `AUTO_FOLD_MAX_OUTPUTS` of them.
+
+    Args:
+        layer: a temporal layer of `keras_stw.layers`.
+        conv: the layer that reads the temporal layer's output.
+        input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
+        dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
+
+    Returns:
+        `""` where the pair folds, else the reason.
+
+    Example:
+    >>> block = keras_stw.layers.STWBlock(num_frames=8)
+    >>> block.build((16, 56, 56, 256))
+    >>> keras_stw.kernels.fold_reason(block, keras.layers.Conv2D(64, 1), (16, 56, 56, 256))
+    'folding is off (the default; KERAS_STW_FOLD_CONVOLUTIONS=on folds, to save memory)'
+    """
+    mode = get_fused_kernels()
+    if mode == "off":
+        return "the fused kernels are switched off (mode 'off')"
+    if not folding_enabled():
+        return f"folding is off (the default; {_FOLD_VARIABLE}=on folds, to save memory)"
+    if not layer.built:
+        return f"'{layer.name}' is not built"
+    if getattr(layer, "fused_weights", lambda: None)() is None:
+        return f"{type(layer).__name__} '{layer.name}' does not run as one kernel"
+    channels = input_shape[-1]
+    spec = layer.fused_spec(channels)
+    reason = _unsupported_reason(spec, input_shape, dtype or layer.compute_dtype, mode)
+    return reason or _conv_reason(conv, spec, channels, mode)
+
+
+def _conv_reason(conv, spec, channels, mode):
+    from keras_stw.kernels import pallas_block_conv
+
+    if not isinstance(conv, keras.layers.Conv2D) or type(conv).call is not keras.layers.Conv2D.call:
+        return f"'{conv.name}' is not a keras.layers.Conv2D"
+    shape = (conv.kernel_size, conv.strides, conv.dilation_rate)
+    if shape != ((1, 1),) * 3 or conv.groups != 1 or conv.data_format != "channels_last":
+        return f"'{conv.name}' is not a 1x1, stride-1, ungrouped, channels-last convolution"
+    if conv.activation is not keras.activations.linear:
+        return f"'{conv.name}' has an activation"
+    outputs = conv.filters
+    if outputs < pallas_block_conv.MIN_DOT_SIDE or outputs & (outputs - 1):
+        return f"{outputs} output channels is not a power of two from 16"
+    if pallas_block_conv.channel_chunk(spec, channels) < pallas_block_conv.MIN_DOT_SIDE:
+        return "the block's channel groups are narrower than 16 channels"
+    if mode == "auto" and outputs > AUTO_FOLD_MAX_OUTPUTS:
+        return (
+            f"{outputs} output channels: under 'auto' folding stops at "
+            f"{AUTO_FOLD_MAX_OUTPUTS} (slower per block beyond); mode 'on' folds it"
+        )
+    return ""
+
+
+def folded_convolution(inputs, layer, conv):
+    """`conv(layer(inputs))` as one folded kernel, or `None` where it cannot be folded.
+
+    Args:
+        inputs: the temporal layer's input, `(batch * num_frames, H, W, C)`.
+        layer: a temporal layer of `keras_stw.layers`.
+        conv: the `keras.layers.Conv2D` that reads the layer's output (see
+            `fold_reason`).
+
+    Returns:
+        The convolution's output `(batch * num_frames, H, W, filters)`, or `None`.
+    """
+    if fold_reason(layer, conv, inputs.shape, inputs.dtype):
+        return None
+    from keras_stw.kernels import pallas_block_conv
+
+    channels = inputs.shape[-1]
+    spec = layer.fused_spec(channels)
+    weights = {
+        name: ops.cast(value, layer.compute_dtype) for name, value in layer.fused_weights().items()
+    }
+    kernel = ops.cast(ops.reshape(conv.kernel, (channels, conv.filters)), inputs.dtype)
+    outputs = pallas_block_conv.block_conv(
+        _clips(inputs, spec),
+        *_kernel_weights(channels, **weights),
+        kernel,
+        spec,
+        interpret=get_fused_kernels() == "interpret",
     )
-    return ops.reshape(outputs, inputs.shape)
+    outputs = ops.reshape(outputs, (*inputs.shape[:3], conv.filters))
+    if conv.use_bias:
+        outputs = outputs + ops.cast(conv.bias, outputs.dtype)
+    return outputs
 
 
 def _unsupported_reason(spec, input_shape, dtype, mode):

@@ -45,7 +45,7 @@ NUM_WARPS = 4
 BACKWARD_NUM_WARPS = 8
 BACKWARD_PROGRAMS_PER_CLIP = 16
 # Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
-_GRAD_ROWS = 5
+GRAD_ROWS = 5
 
 
 def _tuning(name, default):
@@ -90,7 +90,7 @@ def temporal_block(x, scale, taps, bias, spec, interpret=False):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
 def _temporal_block(x, scale, taps, bias, spec, interpret):
-    return _forward_call(x, _pack(scale, taps, bias), spec, interpret)
+    return _forward_call(x, pack_weights(scale, taps, bias), spec, interpret)
 
 
 def _reads_input_backward(spec):
@@ -99,7 +99,7 @@ def _reads_input_backward(spec):
 
 
 def _temporal_block_fwd(x, scale, taps, bias, spec, interpret):
-    params = _pack(scale, taps, bias)
+    params = pack_weights(scale, taps, bias)
     saved = x if _reads_input_backward(spec) else None
     return _forward_call(x, params, spec, interpret), (saved, params, scale, taps, bias)
 
@@ -122,7 +122,7 @@ def _temporal_block_bwd(spec, interpret, residuals, dy):
 _temporal_block.defvjp(_temporal_block_fwd, _temporal_block_bwd)
 
 
-def _pack(scale, taps, bias):
+def pack_weights(scale, taps, bias):
     """The weights as one float32 `(5, C)` array: scale, three taps, bias (broadcast)."""
     channels = scale.shape[0]
     rows = [scale[None], taps, jnp.broadcast_to(bias, (1, channels))]
@@ -155,14 +155,12 @@ def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, tilin
     frames_block = pl.BlockSpec(
         (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0)
     )
-    params_block = pl.BlockSpec((_GRAD_ROWS, channels), lambda n, j: (0, 0))
+    params_block = pl.BlockSpec((GRAD_ROWS, channels), lambda n, j: (0, 0))
     out_shape = [jax.ShapeDtypeStruct(shape, dtype)]
     out_specs = [frames_block]
     if partials:
-        out_shape.append(jax.ShapeDtypeStruct((clips, programs, _GRAD_ROWS, channels), jnp.float32))
-        out_specs.append(
-            pl.BlockSpec((None, None, _GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0))
-        )
+        out_shape.append(jax.ShapeDtypeStruct((clips, programs, GRAD_ROWS, channels), jnp.float32))
+        out_specs.append(pl.BlockSpec((None, None, GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0)))
     options = {}
     if not interpret and pallas_triton is not None:
         options["compiler_params"] = pallas_triton.CompilerParams(num_warps=warps, num_stages=1)
@@ -302,13 +300,13 @@ def _backward_kernel(*refs, spec, pixels, num_pixels, tiles):
 
     # Scale, the three taps, then the bias, summed per pixel and channel: each tile adds
     # its pixels' terms, and the pixels are reduced once at the end.
-    sums = [jnp.zeros((pixels, channels), jnp.float32) for _ in range(_GRAD_ROWS - 1)]
+    sums = [jnp.zeros((pixels, channels), jnp.float32) for _ in range(GRAD_ROWS - 1)]
     sums.append(jnp.zeros((pixels, 1), jnp.float32))
     sums = jax.lax.fori_loop(0, jnp.minimum(tiles, remaining), tile_backward, sums)
     if partials_ref is not None:
         for row, value in enumerate(sums[:-1]):
             partials_ref[row] = jnp.sum(value, axis=0)
-        partials_ref[_GRAD_ROWS - 1] = jnp.zeros((channels,), jnp.float32) + jnp.sum(sums[-1])
+        partials_ref[GRAD_ROWS - 1] = jnp.zeros((channels,), jnp.float32) + jnp.sum(sums[-1])
 
 
 def _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums):

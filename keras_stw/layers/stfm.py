@@ -105,9 +105,13 @@ class STFM(keras.layers.Layer):
         segments = split_segments(sizes, (PREVIOUS, SAME, NEXT))
         return TemporalBlockSpec(self.num_frames, segments, self.padding, scale=True, gate=False)
 
+    def fused_weights(self):
+        """The weights the fused kernel of `fused_spec` takes, by name."""
+        return {"scale": self.kernel}
+
     def call(self, inputs):
         fused = dispatch.temporal_block(
-            inputs, self.fused_spec(inputs.shape[-1]), scale=self.kernel
+            inputs, self.fused_spec(inputs.shape[-1]), **self.fused_weights()
         )
         if fused is not None:
             return fused

@@ -99,14 +99,19 @@ class STWBlock(keras.layers.Layer):
             return stfm_spec or self.twm.fused_spec(channels)
         return dataclasses.replace(stfm_spec, gate=True)
 
+    def fused_weights(self):
+        """The weights the one fused kernel of the block takes, by name, or `None` where
+        the block runs as two kernels (the sequential combinations)."""
+        if self.combination == "parallel":
+            return {**self.stfm.fused_weights(), **self.twm.fused_weights()}
+        if self.combination in ("stfm", "twm"):
+            return (self.stfm or self.twm).fused_weights()
+        return None
+
     def call(self, inputs):
         if self.combination == "parallel":
             fused = dispatch.temporal_block(
-                inputs,
-                self.fused_spec(inputs.shape[-1]),
-                scale=self.stfm.kernel,
-                taps=self.twm.kernel,
-                bias=self.twm.bias,
+                inputs, self.fused_spec(inputs.shape[-1]), **self.fused_weights()
             )
             if fused is not None:
                 return fused

@@ -57,8 +57,14 @@ class TemporalShift(keras.layers.Layer):
         segments = split_segments((fold, fold, channels - 2 * fold), (NEXT, PREVIOUS, SAME))
         return TemporalBlockSpec(self.num_frames, segments, self.padding, scale=False, gate=False)
 
+    def fused_weights(self):
+        """The weights the fused kernel of `fused_spec` takes: none."""
+        return {}
+
     def call(self, inputs):
-        fused = dispatch.temporal_block(inputs, self.fused_spec(inputs.shape[-1]))
+        fused = dispatch.temporal_block(
+            inputs, self.fused_spec(inputs.shape[-1]), **self.fused_weights()
+        )
         if fused is not None:
             return fused
         fold = inputs.shape[-1] // self.shift_div

@@ -89,9 +89,13 @@ class TWM(keras.layers.Layer):
         del channels  # The gate takes any channel count the kernels do.
         return TemporalBlockSpec(self.num_frames, (), self.padding, scale=False, gate=True)
 
+    def fused_weights(self):
+        """The weights the fused kernel of `fused_spec` takes, by name."""
+        return {"taps": self.kernel, "bias": self.bias}
+
     def call(self, inputs):
         fused = dispatch.temporal_block(
-            inputs, self.fused_spec(inputs.shape[-1]), taps=self.kernel, bias=self.bias
+            inputs, self.fused_spec(inputs.shape[-1]), **self.fused_weights()
         )
         if fused is not None:
             return fused

@@ -1,6 +1,7 @@
 """The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
 from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
+from keras_stw.models.folding import folding_pairs
 from keras_stw.models.preset import from_preset, save_to_preset
 from keras_stw.models.registry import (
     ModelInfo,
@@ -35,6 +36,7 @@ __all__ = [
     "WeightsUnavailableError",
     "build_resnet_backbone",
     "create_model",
+    "folding_pairs",
     "from_preset",
     "list_models",
     "model_info",

@@ -15,7 +15,7 @@ from keras_stw.layers import (
     TemporalConsensus,
     TemporalShift,
 )
-from keras_stw.models import backbones, preset
+from keras_stw.models import backbones, folding, preset
 from keras_stw.validation import check_positive_int
 
 # The built-in temporal blocks by their `temporal_block=` name.
@@ -206,6 +206,14 @@ class VideoResNet(keras.Model):
         self.clip_spec = clip_spec
         self.class_names = class_names
         self._made_block_configs = made_block_configs
+
+    def call(self, inputs, training=None, mask=None):
+        # On the JAX backend with the fused kernels, each temporal block and the 1x1
+        # convolution that reads it run as one kernel (`keras_stw.kernels.fold_reason`).
+        outputs = folding.call_folded(self, inputs, training)
+        if outputs is None:
+            return super().call(inputs, training=training, mask=mask)
+        return outputs
 
     def get_config(self):
         # Not chained to super: a functional model's config is its graph, and this
