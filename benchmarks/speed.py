@@ -13,7 +13,9 @@ and v1.5 in one call), with its ratios to TSN on the same backbone. `--models` m
 `torch_tsn` (torchvision's ResNet-50 TSN under `torch.compile` and bf16 autocast, the
 PyTorch peer of issue 6, needs a CUDA GPU) and `stw_naive` (the straightforward STW block
 of `benchmarks/naive_stw.py`). `--kernels auto off` times each temporal model with its fused
-kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call.
+kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call;
+`--fold on off` and `--recompute off on` time it with its blocks folded into their
+convolutions or recomputed in the backward pass (`keras_stw.models.folding`), and without.
 `stw_grouped` (TWM's taps as a grouped block-diagonal product) lost and was dropped;
 `results/speed_h200.md` keeps what it measured.
 """
@@ -54,6 +56,12 @@ def parse_args(argv=None):
         nargs="+",
         default=["off"],
         help="KERAS_STW_FOLD_CONVOLUTIONS settings to time the temporal models in, e.g. on off",
+    )
+    parser.add_argument(
+        "--recompute",
+        nargs="+",
+        default=["off"],
+        help="KERAS_STW_RECOMPUTE_BLOCKS settings to time the temporal models in, e.g. off on",
     )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
@@ -140,8 +148,9 @@ def inference_call(model, clips):
 
 
 def kernels_used(model, clip_shape):
-    """The path of the model's first temporal layer ("fused", or "ops" and why not), and
-    whether it is folded into the convolution that reads it."""
+    """The path of the model's first temporal layer ("fused", or "ops" and why not),
+    whether it is folded into the convolution that reads it, and whether the pairs are
+    recomputed in the backward pass."""
     import keras_stw
 
     pairs = keras_stw.models.folding_pairs(model)
@@ -150,10 +159,13 @@ def kernels_used(model, clip_shape):
     layer, conv = pairs[0]
     frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
     path, reason = keras_stw.kernels.kernel_path(layer, frames)
-    if path != "fused":
-        return f"ops ({reason})"
     not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
-    return f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
+    used = f"ops ({reason})" if path != "fused" else "fused, folded"
+    if path == "fused" and not_folded:
+        used = f"fused, not folded ({not_folded})"
+    if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
+        used += ", recomputed in the backward pass"
+    return used
 
 
 def compiled_model(name, args, jit_compile=True):
@@ -279,7 +291,21 @@ def check_naive_block_matches(args):
     np.testing.assert_allclose(fused, naive, atol=1e-5)
 
 
-def run_worker(worker, backbone, args, kernels="auto", fold="off"):
+def temporal_settings(name, args):
+    """The `(kernels, fold, recompute)` settings `name` is timed in: one for the models
+    without temporal blocks, every combination of the flags for the others."""
+    if name in ("tsn", "stw_naive"):
+        return [("auto", "off", "off")]
+    settings = [
+        (kernels, fold if kernels != "off" else "off", recompute)
+        for kernels in args.kernels
+        for fold in args.fold
+        for recompute in args.recompute
+    ]
+    return list(dict.fromkeys(settings))
+
+
+def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
     for key in ("batch_sizes",):
         argv += ["--batch-sizes", *map(str, getattr(args, key))]
@@ -289,10 +315,12 @@ def run_worker(worker, backbone, args, kernels="auto", fold="off"):
         "--warmup", str(args.warmup), "--steps", str(args.steps),
     ]  # fmt: skip
     started = time.perf_counter()
+    kernels, fold, recompute = settings
     environment = {
         **os.environ,
         "KERAS_STW_FUSED_KERNELS": kernels,
         "KERAS_STW_FOLD_CONVOLUTIONS": fold,
+        "KERAS_STW_RECOMPUTE_BLOCKS": recompute,
     }
     done = subprocess.run(argv, capture_output=True, text=True, env=environment)
     if done.returncode:
@@ -301,7 +329,8 @@ def run_worker(worker, backbone, args, kernels="auto", fold="off"):
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     elapsed = time.perf_counter() - started
     print(
-        f"# {worker} ({backbone}, kernels {kernels}, fold {fold}): {elapsed:.0f} s: {rows}",
+        f"# {worker} ({backbone}, kernels {kernels}, fold {fold}, recompute {recompute}): "
+        f"{elapsed:.0f} s: {rows}",
         file=sys.stderr,
         flush=True,
     )
@@ -357,12 +386,8 @@ def main(argv=None):
     rows = []
     for backbone in args.backbone:
         for name in args.models:
-            # TSN and the naive baseline have no fused kernel: one run each.
-            modes = ["auto"] if name in ("tsn", "stw_naive") else args.kernels
-            folds = ["off"] if name in ("tsn", "stw_naive") else args.fold
-            for kernels in modes if name != "torch_tsn" else []:
-                for fold in folds if kernels != "off" else ["off"]:
-                    rows += run_worker(name, backbone, args, kernels, fold)
+            for settings in temporal_settings(name, args) if name != "torch_tsn" else []:
+                rows += run_worker(name, backbone, args, settings)
     if "torch_tsn" in args.models:
         rows += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
     table = format_table(rows, args)

@@ -15,6 +15,7 @@ from keras import ops
 MODES = ("auto", "on", "off", "interpret")
 _MODE_VARIABLE = "KERAS_STW_FUSED_KERNELS"
 _FOLD_VARIABLE = "KERAS_STW_FOLD_CONVOLUTIONS"
+_RECOMPUTE_VARIABLE = "KERAS_STW_RECOMPUTE_BLOCKS"
 # Under "auto", folding covers what the whole network was measured with on an H100
 # (benchmarks/results/fused_conv_h100/): ResNet-50's stages 2 and 3, up to 128 outputs.
 # Per block, forward, the folded kernel took 0.89x the block's kernel and cuDNN's
@@ -158,12 +159,28 @@ def _kernel_weights(channels, scale=None, taps=None, bias=None):
     )
 
 
+def _switch(variable):
+    """Whether the on/off environment `variable` is `"on"` (it is `"off"` by default)."""
+    setting = os.environ.get(variable, "off")
+    if setting not in ("on", "off"):
+        raise ValueError(f"{variable} must be 'on' or 'off'. Received: {setting!r}")
+    return setting == "on"
+
+
 def folding_enabled():
     """Whether `KERAS_STW_FOLD_CONVOLUTIONS` is `"on"` (it is `"off"` by default)."""
-    setting = os.environ.get(_FOLD_VARIABLE, "off")
-    if setting not in ("on", "off"):
-        raise ValueError(f"{_FOLD_VARIABLE} must be 'on' or 'off'. Received: {setting!r}")
-    return setting == "on"
+    return _switch(_FOLD_VARIABLE)
+
+
+def recompute_enabled():
+    """Whether `KERAS_STW_RECOMPUTE_BLOCKS` is `"on"` (it is `"off"` by default).
+
+    When it is, a video model that trains runs each temporal block and the convolution
+    that reads it under `keras.remat` (on any backend, kernel or not): the pair keeps
+    only the block's input for the backward pass and computes the block's output again
+    there, instead of keeping it through the whole step (see `keras_stw.models.folding`).
+    """
+    return _switch(_RECOMPUTE_VARIABLE)
 
 
 def fold_reason(layer, conv, input_shape, dtype=None):

@@ -1,12 +1,16 @@
-"""Runs a video model with each temporal block folded into the convolution that reads it.
+"""Runs a video model with each temporal block and the convolution that reads it as a pair.
 
 A temporal block at the start of a residual branch feeds only the branch's first 1x1
-convolution. `call_folded` runs the model's functional graph as Keras does, except that
-such a block hands its input on instead of running, and the convolution then computes
-`conv(block(x))` as one kernel (`keras_stw.kernels.dispatch.folded_convolution`) that never
-writes the block's output. The model's layers, weights and saved files are unchanged;
-where a pair cannot fold (`keras_stw.kernels.fold_reason`: other backends, the CPU,
-shapes the kernel does not cover) both layers run as usual.
+convolution, which keeps the block's output for its gradient through the whole training
+step. `call_folded` runs the model's functional graph as Keras does, except that such a
+block hands its input on instead of running, and the convolution runs the pair so that
+the block's output is not kept:
+- folded: `conv(block(x))` as one kernel (`keras_stw.kernels.dispatch.folded_convolution`)
+  that never writes the block's output (JAX on a GPU; `keras_stw.kernels.fold_reason`);
+- recomputed: the two layers under `keras.remat`, which keeps `x` and runs the block
+  again in the backward pass (any backend, when the model trains).
+The model's layers, weights and saved files are unchanged; where a pair does neither, both
+layers run as usual.
 """
 
 import keras
@@ -17,10 +21,12 @@ from keras_stw.kernels import dispatch
 
 
 class _Unrun:
-    """A temporal block's input, standing for its output until its convolution folds it."""
+    """A temporal block's input, standing for its output until the convolution that reads
+    it runs the pair."""
 
-    def __init__(self, layer, inputs):
+    def __init__(self, layer, call, inputs):
         self.layer = layer
+        self.call = call
         self.inputs = inputs
 
 
@@ -57,40 +63,52 @@ def folding_pairs(model):
 
 
 def call_folded(model, inputs, training=None):
-    """`model(inputs)` with its temporal blocks folded into their convolutions, or `None`
-    where nothing can fold (another backend, the kernels switched off, folding off: the
-    default, `KERAS_STW_FOLD_CONVOLUTIONS=on` turns it on)."""
-    if keras.backend.backend() != "jax" or dispatch.get_fused_kernels() == "off":
+    """`model(inputs)` with each temporal block and the convolution that reads it run as one
+    pair, or `None` where neither way of pairing them is switched on.
+
+    A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
+    GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
+    `KERAS_STW_RECOMPUTE_BLOCKS=on`, the pair runs under `keras.remat` on any backend:
+    its backward pass computes the block's output again from the block's input instead of
+    keeping it. Both are off by default."""
+    fold = (
+        keras.backend.backend() == "jax"
+        and dispatch.get_fused_kernels() != "off"
+        and dispatch.folding_enabled()
+    )
+    recompute = bool(training) and dispatch.recompute_enabled()
+    pairs = folding_pairs(model)
+    if not (fold or recompute) or not pairs:
         return None
-    if not dispatch.folding_enabled():
-        return None
-    pairs = {id(block): (block, conv) for block, conv in folding_pairs(model)}
-    if not pairs:
-        return None
-    convs = {id(conv) for _, conv in pairs.values()}
+    blocks = {id(block) for block, _ in pairs}
+    convs = {id(conv) for _, conv in pairs}
 
     def run(operation):
         call = operation_fn(operation, training=training)
         if isinstance(operation, Functional) and folding_pairs(operation):
             return lambda inputs, **kwargs: graph.run_graph(operation, inputs, run)
-        if id(operation) in pairs:
-            conv = pairs[id(operation)][1]
-
-            def block(inputs, **kwargs):
-                inputs = keras.ops.cast(inputs, operation.compute_dtype)
-                if dispatch.fold_reason(operation, conv, inputs.shape, inputs.dtype):
-                    return call(inputs, **kwargs)
-                return _Unrun(operation, inputs)
-
-            return block
+        if id(operation) in blocks:
+            return lambda inputs, **kwargs: _Unrun(operation, call, inputs)
         if id(operation) in convs:
-
-            def convolution(inputs, **kwargs):
-                if isinstance(inputs, _Unrun):
-                    return dispatch.folded_convolution(inputs.inputs, inputs.layer, operation)
-                return call(inputs, **kwargs)
-
-            return convolution
+            return lambda inputs, **kwargs: (
+                _run_pair(inputs, operation, call, fold, recompute)
+                if isinstance(inputs, _Unrun)
+                else call(inputs, **kwargs)
+            )
         return call
 
     return graph.run_graph(model, inputs, run)
+
+
+def _run_pair(block, conv, conv_call, fold, recompute):
+    """`conv(block)`: folded into one kernel where it can be, else recomputed in the
+    backward pass if `recompute`, else as the two layers."""
+    if fold:
+        inputs = keras.ops.cast(block.inputs, block.layer.compute_dtype)
+        if not dispatch.fold_reason(block.layer, conv, inputs.shape, inputs.dtype):
+            return dispatch.folded_convolution(inputs, block.layer, conv)
+
+    def pair(inputs):
+        return conv_call(block.call(inputs))
+
+    return keras.remat(pair)(block.inputs) if recompute else pair(block.inputs)

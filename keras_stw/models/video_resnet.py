@@ -208,8 +208,9 @@ class VideoResNet(keras.Model):
         self._made_block_configs = made_block_configs
 
     def call(self, inputs, training=None, mask=None):
-        # On the JAX backend with the fused kernels, each temporal block and the 1x1
-        # convolution that reads it run as one kernel (`keras_stw.kernels.fold_reason`).
+        # Each temporal block and the 1x1 convolution that reads it may run as a pair that
+        # does not keep the block's output: folded into one kernel, or recomputed in the
+        # backward pass (`keras_stw.models.folding`; both are off by default).
         outputs = folding.call_folded(self, inputs, training)
         if outputs is None:
             return super().call(inputs, training=training, mask=mask)

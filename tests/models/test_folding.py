@@ -1,0 +1,98 @@
+"""A video model that recomputes its temporal blocks in the backward pass trains to the same
+weights, keeps none of the blocks' outputs for it, and infers as before.
+
+`KERAS_STW_RECOMPUTE_BLOCKS=on` runs each temporal block and the convolution that reads it
+under `keras.remat` (`keras_stw.models.folding`). Folding into one kernel is tested with
+the kernels, in `tests/kernels/test_folded_convolution.py`.
+"""
+
+import contextlib
+import io
+import os
+import re
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+
+import keras_stw
+from keras_stw.models import folding
+from tests.test_case import TestCase
+
+
+def _recompute(setting):
+    return mock.patch.dict(os.environ, {"KERAS_STW_RECOMPUTE_BLOCKS": setting})
+
+
+def _model(temporal_block="stw", seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras_stw.video_resnet(
+        temporal_block, num_frames=4, num_classes=3, image_shape=(32, 32, 3), depth=26,
+        base_width=8, backbone="keras_cv",
+    )  # fmt: skip
+
+
+class RecomputeBlocksTest(TestCase):
+    def test_a_training_step_with_recomputed_blocks_takes_the_same_gradients(self):
+        # One step of plain SGD at learning rate 1 moves every weight by minus its gradient.
+        clips = self.random_clips(clips=4, num_frames=4, size=32)
+        labels = np.array([0, 1, 2, 1])
+        steps = {}
+        for setting in ("off", "on"):
+            model = _model()
+            before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+            model.compile(keras.optimizers.SGD(1.0), loss="sparse_categorical_crossentropy")
+            with _recompute(setting):
+                model.fit(clips, labels, batch_size=4, epochs=1, verbose=0)
+            after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+            steps[setting] = [a - b for a, b in zip(after, before, strict=True)]
+        for got, want in zip(steps["on"], steps["off"], strict=True):
+            self.assertGreater(np.abs(want).max(), 0)
+            self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-4)
+
+    def test_inference_runs_the_layers_as_they_are(self):
+        model = _model()
+        clips = self.random_clips(clips=1, num_frames=4, size=32)
+        with _recompute("on"):
+            self.assertIsNone(folding.call_folded(model, clips, training=False))
+            self.assertIsNotNone(folding.call_folded(model, clips, training=True))
+
+    def test_a_bad_setting_names_the_variable(self):
+        with _recompute("yes"), pytest.raises(ValueError, match="KERAS_STW_RECOMPUTE_BLOCKS"):
+            _model()(self.random_clips(clips=1, num_frames=4, size=32), training=True)
+
+
+@pytest.mark.jax_only
+class RecomputedResidualsTest(TestCase):
+    @staticmethod
+    def _saved_elements(model, clips, setting):
+        """How many elements one training step keeps for its backward pass, summed over
+        what `jax.ad_checkpoint.print_saved_residuals` lists."""
+        import jax
+
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss(values):
+            outputs, _ = model.stateless_call(values, frozen, clips, training=True)
+            return outputs.sum()
+
+        printed = io.StringIO()
+        with _recompute(setting), contextlib.redirect_stdout(printed):
+            jax.ad_checkpoint.print_saved_residuals(
+                loss, [v.value for v in model.trainable_variables]
+            )
+        shapes = re.findall(r"^\w+\[([\d,]*)\]", printed.getvalue(), re.MULTILINE)
+        return sum(int(np.prod([int(n) for n in shape.split(",") if n])) for shape in shapes)
+
+    def test_the_backward_pass_keeps_none_of_the_blocks_outputs(self):
+        clips = np.float32(self.random_clips(clips=2, num_frames=4, size=32))
+        for temporal_block in ("stw", "tsm"):
+            model = _model(temporal_block)
+            pairs = folding.folding_pairs(model)
+            self.assertLen(pairs, 8)
+            block_outputs = sum(len(clips) * int(np.prod(b.output.shape[1:])) for b, _ in pairs)
+            kept = self._saved_elements(model, clips, "off")
+            # Each block's output is no longer kept (an STW block's own intermediates on
+            # the `keras.ops` path are not either).
+            self.assertLessEqual(self._saved_elements(model, clips, "on"), kept - block_outputs)
