@@ -246,6 +246,8 @@ def _weights(params_ref):
 
 
 def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels, tiles):
+    if tiles != 1:  # `_launch` gives the forward pass one tile a program.
+        raise ValueError(f"The forward kernel runs one pixel tile a program, not {tiles}.")
     tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
     scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
     zeros = jnp.zeros(tile.shape, jnp.float32)
