@@ -159,12 +159,13 @@ def kernels_used(model, clip_shape):
     layer, conv = pairs[0]
     frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
     path, reason = keras_stw.kernels.kernel_path(layer, frames)
-    not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
-    used = f"ops ({reason})" if path != "fused" else "fused, folded"
-    if path == "fused" and not_folded:
-        used = f"fused, not folded ({not_folded})"
+    used = f"ops ({reason})"
+    if path == "fused":
+        not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
+        used = f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
     if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
-        used += ", recomputed in the backward pass"
+        by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
+        used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
     return used
 
 

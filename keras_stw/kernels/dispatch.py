@@ -176,32 +176,37 @@ def recompute_enabled():
     """Whether `KERAS_STW_RECOMPUTE_BLOCKS` is `"on"` (it is `"off"` by default).
 
     When it is, a video model that trains runs each temporal block and the convolution
-    that reads it under `keras.remat` (on any backend, kernel or not): the pair keeps
-    only the block's input for the backward pass and computes the block's output again
-    there, instead of keeping it through the whole step (see `keras_stw.models.folding`).
+    that reads it so that the pair keeps only the block's input for the backward pass and
+    computes the block's output again there, instead of keeping it through the whole
+    step: as a folded pair with XLA's product where the block's kernel runs
+    (`fold_reason(..., product="xla")`), under `keras.remat` elsewhere (any backend; see
+    `keras_stw.models.folding`).
     """
     return _switch(_RECOMPUTE_VARIABLE)
 
 
-def fold_reason(layer, conv, input_shape, dtype=None):
-    """Why `conv(layer(x))` cannot run as one folded kernel for `x` of `input_shape`.
+def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
+    """Why `conv(layer(x))` cannot run as one folded pair for `x` of `input_shape`.
 
-    Folding computes a temporal layer and the 1x1 convolution that reads it in one
-    kernel that never writes the layer's output (`keras_stw.kernels.pallas_block_conv`).
-    The convolution then keeps `x` instead of the block's output for its gradient and
-    recomputes the block in the backward pass: on an H100, STW ResNet-50 trained at
-    batch 64 in 23.56 GiB instead of 26.43, and 2.5% slower (inference 2.7% slower), so
-    folding is off unless `KERAS_STW_FOLD_CONVOLUTIONS=on`. It then runs wherever the
-    layer's own kernel runs, for a parallel STW block, a lone STFM or TWM, or TSM's shift
-    followed by a 1x1, stride-1, ungrouped, linear `Conv2D` whose output channels are a
-    power of two from 16; under the kernels' `"auto"` mode, with at most
-    `AUTO_FOLD_MAX_OUTPUTS` of them.
+    A folded pair keeps `x` instead of the block's output for the convolution's gradient
+    and recomputes the block in the backward pass
+    (`keras_stw.kernels.pallas_block_conv`). Its forward pass is either one kernel that
+    never writes the block's output (`product="triton"`, with
+    `KERAS_STW_FOLD_CONVOLUTIONS=on`), or the block's kernel and XLA's matrix product
+    (`product="xla"`, with `KERAS_STW_RECOMPUTE_BLOCKS=on`, while the model trains). Both
+    are off by default: on an H100, folding stages 2 and 3 trained STW ResNet-50 at batch
+    64 in 23.56 GiB instead of 26.43, and 2.5% slower. A pair folds wherever the layer's
+    own kernel runs, for a parallel STW block, a lone STFM or TWM, or TSM's shift followed
+    by a 1x1, stride-1, ungrouped, linear `Conv2D`; the Triton product also needs output
+    channels that are a power of two from 16 and, under the kernels' `"auto"` mode, at
+    most `AUTO_FOLD_MAX_OUTPUTS` of them.
 
     Args:
         layer: a temporal layer of `keras_stw.layers`.
         conv: the layer that reads the temporal layer's output.
         input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
         dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
+        product: str. `"triton"` or `"xla"`, the forward pass's matrix product.
 
     Returns:
         `""` where the pair folds, else the reason.
@@ -212,11 +217,17 @@ def fold_reason(layer, conv, input_shape, dtype=None):
     >>> keras_stw.kernels.fold_reason(block, keras.layers.Conv2D(64, 1), (16, 56, 56, 256))
     'folding is off (the default; KERAS_STW_FOLD_CONVOLUTIONS=on folds, to save memory)'
     """
+    from keras_stw.kernels.pallas_block_conv import PRODUCTS
+
+    if product not in PRODUCTS:
+        raise ValueError(f"`product` must be one of {PRODUCTS}. Received: product={product!r}")
     mode = get_fused_kernels()
     if mode == "off":
         return "the fused kernels are switched off (mode 'off')"
-    if not folding_enabled():
+    if product == "triton" and not folding_enabled():
         return f"folding is off (the default; {_FOLD_VARIABLE}=on folds, to save memory)"
+    if product == "xla" and not recompute_enabled():
+        return f"recomputing is off (the default; {_RECOMPUTE_VARIABLE}=on recomputes)"
     if not layer.built:
         return f"'{layer.name}' is not built"
     if getattr(layer, "fused_weights", lambda: None)() is None:
@@ -224,10 +235,10 @@ def fold_reason(layer, conv, input_shape, dtype=None):
     channels = input_shape[-1]
     spec = layer.fused_spec(channels)
     reason = _unsupported_reason(spec, input_shape, dtype or layer.compute_dtype, mode)
-    return reason or _conv_reason(conv, spec, channels, mode)
+    return reason or _conv_reason(conv, spec, channels, mode, product)
 
 
-def _conv_reason(conv, spec, channels, mode):
+def _conv_reason(conv, spec, channels, mode, product):
     from keras_stw.kernels import pallas_block_conv
 
     if not isinstance(conv, keras.layers.Conv2D) or type(conv).call is not keras.layers.Conv2D.call:
@@ -237,6 +248,8 @@ def _conv_reason(conv, spec, channels, mode):
         return f"'{conv.name}' is not a 1x1, stride-1, ungrouped, channels-last convolution"
     if conv.activation is not keras.activations.linear:
         return f"'{conv.name}' has an activation"
+    if product == "xla":
+        return ""
     outputs = conv.filters
     if outputs < pallas_block_conv.MIN_DOT_SIDE or outputs & (outputs - 1):
         return f"{outputs} output channels is not a power of two from 16"
@@ -250,19 +263,20 @@ def _conv_reason(conv, spec, channels, mode):
     return ""
 
 
-def folded_convolution(inputs, layer, conv):
-    """`conv(layer(inputs))` as one folded kernel, or `None` where it cannot be folded.
+def folded_convolution(inputs, layer, conv, product="triton"):
+    """`conv(layer(inputs))` as one folded pair, or `None` where it cannot be folded.
 
     Args:
         inputs: the temporal layer's input, `(batch * num_frames, H, W, C)`.
         layer: a temporal layer of `keras_stw.layers`.
         conv: the `keras.layers.Conv2D` that reads the layer's output (see
             `fold_reason`).
+        product: str. `"triton"` or `"xla"` (see `fold_reason`).
 
     Returns:
         The convolution's output `(batch * num_frames, H, W, filters)`, or `None`.
     """
-    if fold_reason(layer, conv, inputs.shape, inputs.dtype):
+    if fold_reason(layer, conv, inputs.shape, inputs.dtype, product):
         return None
     from keras_stw.kernels import pallas_block_conv
 
@@ -278,6 +292,7 @@ def folded_convolution(inputs, layer, conv):
         kernel,
         spec,
         interpret=get_fused_kernels() == "interpret",
+        product=product,
     )
     outputs = ops.reshape(outputs, (*inputs.shape[:3], conv.filters))
     if conv.use_bias:

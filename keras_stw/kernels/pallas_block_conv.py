@@ -13,6 +13,12 @@ The backward pass keeps `x` (not `y`, which the convolution would otherwise keep
 weight gradient): it recomputes `y` with the block's one-pass kernel and takes the
 gradients of the block kernel and of the matrix product (XLA's).
 
+With `product="xla"` the forward pass runs the block's own kernel and XLA's matrix product
+(cuBLAS) instead of the Triton product: `y` is written and read once, then dropped, and
+the backward pass is the same, so the pair still keeps only `x`. The recomputation waits
+for the upstream gradient behind an optimization barrier, so that XLA neither merges it
+with the forward pass's block (which would keep `y` after all) nor runs it early.
+
 What is computed is `TemporalBlockSpec`'s block followed by a matrix product; the tests
 compare it with the layers' `keras.ops` code and `keras.ops.conv` through Pallas's
 interpreter on the CPU, forward and every gradient.
@@ -57,8 +63,12 @@ def channel_chunk(spec, channels):
     return min(conv_tiling()[1], common & -common)
 
 
-def block_conv(x, scale, taps, bias, kernel, spec, interpret=False):
-    """`matmul(block(x), kernel)` for `x` `(clips, num_frames, pixels, C)`.
+PRODUCTS = ("triton", "xla")
+
+
+def block_conv(x, scale, taps, bias, kernel, spec, interpret=False, product="triton"):
+    """`matmul(block(x), kernel)` for `x` `(clips, num_frames, pixels, C)`, keeping only `x`
+    for the backward pass.
 
     Args:
         x: array `(clips, num_frames, pixels, channels)`, float32, bfloat16 or float16.
@@ -68,32 +78,41 @@ def block_conv(x, scale, taps, bias, kernel, spec, interpret=False):
         kernel: array `(channels, outputs)`, the 1x1 convolution's kernel, like `x`'s dtype.
         spec: `TemporalBlockSpec`.
         interpret: bool. Run through Pallas's interpreter (any device; for tests).
+        product: str. `"triton"`: one kernel that never writes `y`. `"xla"`: the block's
+            kernel, then XLA's matrix product.
 
     Returns:
         An array `(clips, num_frames, pixels, outputs)` of `x`'s dtype (accumulated in
         float32).
     """
-    return _block_conv(x, scale, taps, bias, kernel, spec, interpret)
+    if product not in PRODUCTS:
+        raise ValueError(f"`product` must be one of {PRODUCTS}. Received: product={product!r}")
+    return _block_conv(x, scale, taps, bias, kernel, spec, interpret, product)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
-def _block_conv(x, scale, taps, bias, kernel, spec, interpret):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
+def _block_conv(x, scale, taps, bias, kernel, spec, interpret, product):
+    if product == "xla":
+        y = pallas_temporal_block.temporal_block(x, scale, taps, bias, spec, interpret)
+        return matmul(y, kernel)
     params = pallas_temporal_block.pack_weights(scale, taps, bias)
     call = _compiled(x.shape, jnp.dtype(x.dtype), kernel.shape[1], spec, interpret, conv_tiling())
     return call(x, params, kernel)
 
 
-def _block_conv_fwd(x, scale, taps, bias, kernel, spec, interpret):
-    outputs = _block_conv(x, scale, taps, bias, kernel, spec, interpret)
+def _block_conv_fwd(x, scale, taps, bias, kernel, spec, interpret, product):
+    outputs = _block_conv(x, scale, taps, bias, kernel, spec, interpret, product)
     return outputs, (x, scale, taps, bias, kernel)
 
 
-def _block_conv_bwd(spec, interpret, residuals, upstream):
+def _block_conv_bwd(spec, interpret, product, residuals, upstream):
     def unfused(x, scale, taps, bias, kernel):
         y = pallas_temporal_block.temporal_block(x, scale, taps, bias, spec, interpret)
         return matmul(y, kernel)
 
-    # `y` is recomputed here; the product's own output is unused, and XLA drops it.
+    # `y` is recomputed here, once the upstream gradient exists; the product's own
+    # output is unused, and XLA drops it.
+    residuals, upstream = jax.lax.optimization_barrier((residuals, upstream))
     _, pullback = jax.vjp(unfused, *residuals)
     return pullback(upstream)
 

@@ -5,10 +5,13 @@ convolution, which keeps the block's output for its gradient through the whole t
 step. `call_folded` runs the model's functional graph as Keras does, except that such a
 block hands its input on instead of running, and the convolution runs the pair so that
 the block's output is not kept:
-- folded: `conv(block(x))` as one kernel (`keras_stw.kernels.dispatch.folded_convolution`)
-  that never writes the block's output (JAX on a GPU; `keras_stw.kernels.fold_reason`);
-- recomputed: the two layers under `keras.remat`, which keeps `x` and runs the block
-  again in the backward pass (any backend, when the model trains).
+- folded (`KERAS_STW_FOLD_CONVOLUTIONS=on`): `conv(block(x))` as one kernel
+  (`keras_stw.kernels.dispatch.folded_convolution`) that never writes the block's output
+  (JAX on a GPU; `keras_stw.kernels.fold_reason`);
+- recomputed (`KERAS_STW_RECOMPUTE_BLOCKS=on`, when the model trains): where the block's
+  kernel runs, the block's kernel and XLA's product behind one gradient that keeps `x` and
+  runs the block's kernel again in the backward pass; elsewhere (any backend, the
+  `keras.ops` path) the two layers under `keras.remat`.
 The model's layers, weights and saved files are unchanged; where a pair does neither, both
 layers run as usual.
 """
@@ -68,9 +71,9 @@ def call_folded(model, inputs, training=None):
 
     A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
     GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
-    `KERAS_STW_RECOMPUTE_BLOCKS=on`, the pair runs under `keras.remat` on any backend:
-    its backward pass computes the block's output again from the block's input instead of
-    keeping it. Both are off by default."""
+    `KERAS_STW_RECOMPUTE_BLOCKS=on`, the pair's backward pass computes the block's output
+    again from the block's input instead of keeping it: through the kernels where they
+    run, under `keras.remat` elsewhere. Both are off by default."""
     fold = (
         keras.backend.backend() == "jax"
         and dispatch.get_fused_kernels() != "off"
@@ -101,12 +104,15 @@ def call_folded(model, inputs, training=None):
 
 
 def _run_pair(block, conv, conv_call, fold, recompute):
-    """`conv(block)`: folded into one kernel where it can be, else recomputed in the
-    backward pass if `recompute`, else as the two layers."""
-    if fold:
-        inputs = keras.ops.cast(block.inputs, block.layer.compute_dtype)
-        if not dispatch.fold_reason(block.layer, conv, inputs.shape, inputs.dtype):
-            return dispatch.folded_convolution(inputs, block.layer, conv)
+    """`conv(block)`, keeping only the block's input for the backward pass where `fold`
+    or `recompute` asks for it: folded into one kernel, or the block's kernel and XLA's
+    product (`keras_stw.kernels.fold_reason`), or else under `keras.remat`."""
+    inputs = keras.ops.cast(block.inputs, block.layer.compute_dtype)
+    for product, wanted in (("triton", fold), ("xla", recompute)):
+        if wanted and not dispatch.fold_reason(
+            block.layer, conv, inputs.shape, inputs.dtype, product
+        ):
+            return dispatch.folded_convolution(inputs, block.layer, conv, product)
 
     def pair(inputs):
         return conv_call(block.call(inputs))

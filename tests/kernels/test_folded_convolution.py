@@ -36,9 +36,12 @@ BLOCKS = [
 SHAPES = [(2, 3, 3, 5, 64, 16), (3, 1, 2, 2, 64, 32), (1, 4, 4, 4, 256, 16)]
 
 
-def _folding(setting="on"):
-    """`KERAS_STW_FOLD_CONVOLUTIONS` set to `setting` (folding is off by default)."""
-    return mock.patch.dict(os.environ, {"KERAS_STW_FOLD_CONVOLUTIONS": setting})
+def _folding(setting="on", product="triton"):
+    """The switch of `product`'s folding set to `setting` (both are off by default):
+    `KERAS_STW_FOLD_CONVOLUTIONS` for the Triton product, `KERAS_STW_RECOMPUTE_BLOCKS`
+    for XLA's."""
+    variable = {"triton": "KERAS_STW_FOLD_CONVOLUTIONS", "xla": "KERAS_STW_RECOMPUTE_BLOCKS"}
+    return mock.patch.dict(os.environ, {variable[product]: setting})
 
 
 def _random_pair(layer_class, kwargs, shape, seed, dtype="float32"):
@@ -60,9 +63,10 @@ def _frames(shape, seed, channels_index=4):
     return rng.standard_normal((clips * num_frames, height, width, shape[channels_index]))
 
 
-def _outputs_and_gradients(layer, conv, frames, upstream, folded):
+def _outputs_and_gradients(layer, conv, frames, upstream, folded, product="triton"):
     """The pair's output, then the gradients of `sum(output * upstream)` for the frames,
-    the block's weights and the convolution's kernel and bias."""
+    the block's weights and the convolution's kernel and bias; `folded` with `product`
+    as the forward pass's matrix product."""
     import jax
 
     variables = layer.trainable_weights + conv.trainable_weights
@@ -70,8 +74,8 @@ def _outputs_and_gradients(layer, conv, frames, upstream, folded):
     def loss(values, x):
         with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
             if folded:
-                with kernels.fused_kernels("interpret"), _folding():
-                    outputs = dispatch.folded_convolution(x, layer, conv)
+                with kernels.fused_kernels("interpret"), _folding(product=product):
+                    outputs = dispatch.folded_convolution(x, layer, conv, product)
                 assert outputs is not None, "the pair did not fold"
             else:
                 with kernels.fused_kernels("off"):
@@ -87,15 +91,17 @@ def _outputs_and_gradients(layer, conv, frames, upstream, folded):
 @pytest.mark.jax_only
 class FoldedConvolutionParityTest(TestCase):
     @parameterized.named_parameters(
-        (f"{name}_{i}", layer_class, kwargs, shape)
+        (f"{name}_{i}_{product}", layer_class, kwargs, shape, product)
         for name, layer_class, kwargs in BLOCKS
         for i, shape in enumerate(SHAPES)
+        for product in ("triton", "xla")
+        if product == "triton" or i < 2
     )
-    def test_forward_and_every_gradient_match_the_layers(self, layer_class, kwargs, shape):
+    def test_forward_and_every_gradient_match_the_layers(self, layer_class, kwargs, shape, product):
         layer, conv = _random_pair(layer_class, kwargs, shape, seed=len(kwargs))
         frames = _frames(shape, seed=1).astype("float32")
         upstream = _frames(shape, seed=2, channels_index=5).astype("float32")
-        folded = _outputs_and_gradients(layer, conv, frames, upstream, folded=True)
+        folded = _outputs_and_gradients(layer, conv, frames, upstream, True, product)
         reference = _outputs_and_gradients(layer, conv, frames, upstream, folded=False)
         self.assertEqual(len(folded), 2 + len(layer.trainable_weights) + 2)
         # max |a - b| / max |b|: the gate's gradient sums up to 256 channels' products,
@@ -124,7 +130,8 @@ class FoldedConvolutionParityTest(TestCase):
             error, layers_error = (np.abs(v - want).max() / scale for v in (got, layers_bf16))
             self.assertLess(error, max(1e-2, 1.5 * layers_error))
 
-    def test_a_video_model_folds_its_blocks_and_keeps_its_outputs_and_gradients(self):
+    @parameterized.parameters("triton", "xla")
+    def test_a_video_model_folds_its_blocks_and_keeps_its_outputs_and_gradients(self, product):
         import jax
 
         from keras_stw.kernels import pallas_block_conv
@@ -148,15 +155,16 @@ class FoldedConvolutionParityTest(TestCase):
                 outputs, _ = model.stateless_call(values, frozen, clips, training=True)
             return (outputs * np.arange(5.0)).sum(), outputs
 
-        pallas_block_conv._compiled.cache_clear()
         results = {}
+        spy = mock.patch.object(pallas_block_conv, "block_conv", wraps=pallas_block_conv.block_conv)
         for mode in ("interpret", "off"):
-            with _folding():
+            with _folding(product=product), spy as block_conv:
                 (_, outputs), grads = jax.value_and_grad(loss, has_aux=True)(trainable, mode)
             results[mode] = [outputs, *grads]
-        # The stride-1 first convolutions of stages 2 to 5 (5 of 8 blocks, in 4 shapes;
-        # KerasCV puts the stride of a stage's first block in its 1x1 convolution) folded.
-        self.assertEqual(pallas_block_conv._compiled.cache_info().currsize, 4)
+            # The stride-1 first convolutions of stages 2 to 5 (5 of 8 blocks; KerasCV
+            # puts the stride of a stage's first block in its 1x1 convolution) folded.
+            products = [call.kwargs["product"] for call in block_conv.call_args_list]
+            self.assertEqual(products, [product] * 5 if mode == "interpret" else [])
         (outputs, *grads), (want, *want_grads) = results["interpret"], results["off"]
         self.assertLess(np.abs(outputs - want).max() / np.abs(want).max(), 1e-5)
         # The folded product sums in another order; through batch statistics and ReLUs
