@@ -12,6 +12,8 @@ import os
 import keras
 from keras import ops
 
+from keras_stw.kernels.spec import PRODUCTS
+
 MODES = ("auto", "on", "off", "interpret")
 _MODE_VARIABLE = "KERAS_STW_FUSED_KERNELS"
 _FOLD_VARIABLE = "KERAS_STW_FOLD_CONVOLUTIONS"
@@ -218,8 +220,6 @@ def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
     >>> keras_stw.kernels.fold_reason(block, keras.layers.Conv2D(64, 1), (16, 56, 56, 256))
     'folding is off (the default; KERAS_STW_FOLD_CONVOLUTIONS=on folds, to save memory)'
     """
-    from keras_stw.kernels.pallas_block_conv import PRODUCTS
-
     if product not in PRODUCTS:
         raise ValueError(f"`product` must be one of {PRODUCTS}. Received: product={product!r}")
     mode = get_fused_kernels()

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 from keras_stw.kernels import pallas_temporal_block
-from keras_stw.kernels.spec import NEXT, PREVIOUS, SAME
+from keras_stw.kernels.spec import NEXT, PREVIOUS, PRODUCTS, SAME
 
 # Pixels, input channels (a chunk) and output channels of one program's product, and its
 # warps; `KERAS_STW_KERNEL_CONV_TILE=PIXELSxCHUNKxOUTPUTSxWARPS` overrides them.
@@ -61,9 +61,6 @@ def channel_chunk(spec, channels):
     boundaries = [edge for start, stop, _ in segments for edge in (start, stop)]
     common = functools.reduce(math.gcd, boundaries)
     return min(conv_tiling()[1], common & -common)
-
-
-PRODUCTS = ("triton", "xla")
 
 
 def block_conv(x, scale, taps, bias, kernel, spec, interpret=False, product="triton"):

@@ -4,6 +4,9 @@ import dataclasses
 
 # Where a channel's value comes from: the previous frame, the frame itself, the next frame.
 PREVIOUS, SAME, NEXT = -1, 0, 1
+# The matrix products a block folded into a 1x1 convolution can run forward: one Triton
+# kernel that never writes the block's output, or the block's kernel and XLA's product.
+PRODUCTS = ("triton", "xla")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,14 +2,18 @@
 weights, keeps none of the blocks' outputs for it, and infers as before.
 
 `KERAS_STW_RECOMPUTE_BLOCKS=on` runs each temporal block and the convolution that reads it
-under `keras.remat` (`keras_stw.models.folding`). Folding into one kernel is tested with
-the kernels, in `tests/kernels/test_folded_convolution.py`.
+under `keras.remat` here, where the fused kernels do not run (`keras_stw.models.folding`);
+the kernels' own recomputing pair is tested with them, in
+`tests/kernels/test_folded_convolution.py`.
 """
 
 import contextlib
 import io
 import os
 import re
+import subprocess
+import sys
+import textwrap
 from unittest import mock
 
 import keras
@@ -19,6 +23,25 @@ import pytest
 import keras_stw
 from keras_stw.models import folding
 from tests.test_case import TestCase
+
+# A fresh PyTorch interpreter in which `import jax` fails, as for a user without JAX.
+WITHOUT_JAX = textwrap.dedent(
+    """
+    import os, sys
+
+    sys.modules["jax"] = None
+    os.environ.update(KERAS_BACKEND="torch", KERAS_STW_RECOMPUTE_BLOCKS="on")
+    import keras, numpy as np, keras_stw
+
+    model = keras_stw.video_resnet(
+        "stw", num_frames=4, num_classes=3, image_shape=(32, 32, 3), backbone="keras"
+    )
+    model.compile(keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+    history = model.fit(clips, np.array([0, 1]), batch_size=2, verbose=0)
+    print(history.history["loss"])
+    """
+)
 
 
 def _recompute(setting):
@@ -57,6 +80,12 @@ class RecomputeBlocksTest(TestCase):
         with _recompute("on"):
             self.assertIsNone(folding.call_folded(model, clips, training=False))
             self.assertIsNotNone(folding.call_folded(model, clips, training=True))
+
+    def test_a_model_recomputes_its_blocks_where_jax_cannot_be_imported(self):
+        done = subprocess.run(
+            [sys.executable, "-c", WITHOUT_JAX], capture_output=True, text=True, timeout=300
+        )
+        self.assertEqual(done.returncode, 0, done.stderr[-3000:])
 
     def test_a_bad_setting_names_the_variable(self):
         with _recompute("yes"), pytest.raises(ValueError, match="KERAS_STW_RECOMPUTE_BLOCKS"):
