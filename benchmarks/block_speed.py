@@ -9,8 +9,8 @@ on the device that the fused kernel gives the reference's output and gradients:
 
 JAX only (the kernels are JAX's). `KERAS_STW_KERNEL_TILE_ELEMENTS` and
 `KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`, and
-`KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP`) set the kernel's tiles; `--tiles` times
-several.
+`KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` and `..._NUM_STAGES`) set the kernel's tiles;
+`--tiles` times several.
 """
 
 import argparse
@@ -23,6 +23,8 @@ from entry_speed import time_fn
 
 # height = width, channels of the residual branches' input, stages 2 to 5.
 STAGES = ["56x256", "28x512", "14x1024", "7x2048"]
+# What a backward setting's third and fourth fields set.
+BACKWARD_EXTRAS = ("BACKWARD_PROGRAMS_PER_CLIP", "BACKWARD_NUM_STAGES")
 
 
 def parse_args():
@@ -39,8 +41,9 @@ def parse_args():
         "--tiles",
         nargs="+",
         default=["2048x4,2048x8x16"],
-        help="forward and backward tiles as ELEMENTSxWARPS,ELEMENTSxWARPS[xPROGRAMS_PER_CLIP], "
-        "e.g. 2048x4,4096x8x16",
+        help="forward and backward tiles as ELEMENTSxWARPS,"
+        "ELEMENTSxWARPS[xPROGRAMS_PER_CLIP[xSTAGES]], e.g. 2048x4,4096x8x16x2 (a field left "
+        "out keeps its previous setting)",
     )
     return parser.parse_args()
 
@@ -136,11 +139,11 @@ def main():
         exact = [measure(layer, "off", x.astype("float32"), upstream, 1)[1] for _, layer in blocks]
         for tile in args.tiles:
             for pass_name, setting in zip(("", "BACKWARD_"), tile.split(","), strict=True):
-                elements, warps, *programs = setting.split("x")
+                elements, warps, *rest = setting.split("x")
                 os.environ[f"KERAS_STW_KERNEL_{pass_name}TILE_ELEMENTS"] = elements
                 os.environ[f"KERAS_STW_KERNEL_{pass_name}NUM_WARPS"] = warps
-                for count in programs:
-                    os.environ["KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP"] = count
+                for name, value in zip(BACKWARD_EXTRAS, rest, strict=False):
+                    os.environ[f"KERAS_STW_KERNEL_{name}"] = value
             fused = [
                 measure(layer, args.fused_mode, x, upstream, args.steps) for layer, _ in blocks
             ]

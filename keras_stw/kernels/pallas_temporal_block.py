@@ -36,13 +36,15 @@ except ImportError:  # pragma: no cover - depends on the installed JAX
     pallas_triton = None
 
 # Elements of one frame tile (pixels x channels) a program holds, a power of two, the
-# warps that run it, and how many backward programs share a clip's pixels;
-# `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS` and
-# `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` override them (for tuning sweeps).
+# warps that run it, Triton's pipeline stages, and how many backward programs share a
+# clip's pixels; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS`,
+# `..._NUM_STAGES` and `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` override them (for
+# tuning sweeps).
 TILE_ELEMENTS = 2048
 BACKWARD_TILE_ELEMENTS = 2048
 NUM_WARPS = 4
 BACKWARD_NUM_WARPS = 8
+NUM_STAGES = 1
 BACKWARD_PROGRAMS_PER_CLIP = 16
 # Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
 GRAD_ROWS = 5
@@ -136,9 +138,9 @@ def _launch(kernel, frames, params, spec, interpret, pass_name, partials=False):
     pixels = tile_pixels(shape[2], shape[3], pass_name)
     tiles = tiles_per_program(shape[2], pixels) if partials else 1
     warps = _tuning(f"{pass_name}NUM_WARPS", BACKWARD_NUM_WARPS if pass_name else NUM_WARPS)
-    call = _compiled(
-        kernel, shape, dtype, len(frames), spec, interpret, partials, (pixels, tiles, warps)
-    )
+    stages = _tuning(f"{pass_name}NUM_STAGES", NUM_STAGES)
+    tiling = (pixels, tiles, warps, stages)
+    call = _compiled(kernel, shape, dtype, len(frames), spec, interpret, partials, tiling)
     return call(*frames, params)
 
 
@@ -147,10 +149,10 @@ def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, tilin
     """One jitted `pallas_call` per configuration: eager calls (batch-norm re-estimation,
     `predict` outside `jit`) reuse its compiled kernel instead of building a new one.
 
-    `tiling` is `(pixels, tiles, warps)`: a program walks `tiles` tiles of `pixels` pixels
-    each, run by `warps` warps."""
+    `tiling` is `(pixels, tiles, warps, stages)`: a program walks `tiles` tiles of `pixels`
+    pixels each, run by `warps` warps, with Triton's loop pipelined over `stages` stages."""
     clips, num_frames, num_pixels, channels = shape
-    pixels, tiles, warps = tiling
+    pixels, tiles, warps, stages = tiling
     programs = pl.cdiv(num_pixels, pixels * tiles)
     frames_block = pl.BlockSpec(
         (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0)
@@ -163,7 +165,8 @@ def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, tilin
         out_specs.append(pl.BlockSpec((None, None, GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0)))
     options = {}
     if not interpret and pallas_triton is not None:
-        options["compiler_params"] = pallas_triton.CompilerParams(num_warps=warps, num_stages=1)
+        params = pallas_triton.CompilerParams(num_warps=warps, num_stages=stages)
+        options["compiler_params"] = params
     body = functools.partial(kernel, spec=spec, pixels=pixels, num_pixels=num_pixels, tiles=tiles)
     return jax.jit(
         pl.pallas_call(

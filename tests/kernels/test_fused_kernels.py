@@ -96,6 +96,22 @@ class FusedKernelParityTest(TestCase):
         for got, want in zip(fused, reference, strict=True):
             self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
 
+    def test_each_pass_takes_its_own_pipeline_stages(self):
+        from keras_stw.kernels import pallas_temporal_block
+
+        shape = (2, 4, 3, 3, 8)
+        layer = _random_layer(layers.STWBlock, {}, shape, seed=12)
+        frames, upstream = _frames(shape, seed=13), _frames(shape, seed=14)
+        spy = mock.patch.object(
+            pallas_temporal_block, "_compiled", wraps=pallas_temporal_block._compiled
+        )
+        with mock.patch.dict(os.environ, {"KERAS_STW_KERNEL_BACKWARD_NUM_STAGES": "3"}):
+            with spy as compiled:
+                self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        # `_compiled(kernel, ..., tiling)`: the tiling ends with the stages.
+        stages = {call.args[0].__name__: call.args[-1][-1] for call in compiled.call_args_list}
+        self.assertEqual(stages, {"_forward_kernel": 1, "_backward_kernel": 3})
+
     @parameterized.named_parameters(
         ("stw", {}), ("twm_then_stfm", {"combination": "twm_then_stfm"})
     )
