@@ -43,9 +43,25 @@ def parse_args():
         default=["2048x4,2048x8x16"],
         help="forward and backward tiles as ELEMENTSxWARPS,"
         "ELEMENTSxWARPS[xPROGRAMS_PER_CLIP[xSTAGES]], e.g. 2048x4,4096x8x16x2 (a field left "
-        "out keeps its previous setting)",
+        "out takes the package's default)",
     )
     return parser.parse_args()
+
+
+def apply_setting(pass_name, setting):
+    """Sets the kernel's tuning variables for one pass from `ELEMENTSxWARPS[x...]`; a
+    backward field left out goes back to the package's default."""
+    elements, warps, *extras = setting.split("x")
+    names = BACKWARD_EXTRAS if pass_name else ()
+    if len(extras) > len(names):
+        raise SystemExit(f"--tiles: too many fields in {setting!r}")
+    os.environ[f"KERAS_STW_KERNEL_{pass_name}TILE_ELEMENTS"] = elements
+    os.environ[f"KERAS_STW_KERNEL_{pass_name}NUM_WARPS"] = warps
+    for index, name in enumerate(names):
+        if index < len(extras):
+            os.environ[f"KERAS_STW_KERNEL_{name}"] = extras[index]
+        else:
+            os.environ.pop(f"KERAS_STW_KERNEL_{name}", None)
 
 
 def compiled_block(layer, mode):
@@ -139,11 +155,7 @@ def main():
         exact = [measure(layer, "off", x.astype("float32"), upstream, 1)[1] for _, layer in blocks]
         for tile in args.tiles:
             for pass_name, setting in zip(("", "BACKWARD_"), tile.split(","), strict=True):
-                elements, warps, *rest = setting.split("x")
-                os.environ[f"KERAS_STW_KERNEL_{pass_name}TILE_ELEMENTS"] = elements
-                os.environ[f"KERAS_STW_KERNEL_{pass_name}NUM_WARPS"] = warps
-                for name, value in zip(BACKWARD_EXTRAS, rest, strict=False):
-                    os.environ[f"KERAS_STW_KERNEL_{name}"] = value
+                apply_setting(pass_name, setting)
             fused = [
                 measure(layer, args.fused_mode, x, upstream, args.steps) for layer, _ in blocks
             ]
