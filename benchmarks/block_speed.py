@@ -23,8 +23,14 @@ from entry_speed import time_fn
 
 # height = width, channels of the residual branches' input, stages 2 to 5.
 STAGES = ["56x256", "28x512", "14x1024", "7x2048"]
-# What a backward setting's third and fourth fields set.
-BACKWARD_EXTRAS = ("BACKWARD_PROGRAMS_PER_CLIP", "BACKWARD_NUM_STAGES")
+# What a setting's fields set, in order, forward and backward.
+FIELDS = ("TILE_ELEMENTS", "NUM_WARPS")
+BACKWARD_FIELDS = (
+    "BACKWARD_TILE_ELEMENTS",
+    "BACKWARD_NUM_WARPS",
+    "BACKWARD_PROGRAMS_PER_CLIP",
+    "BACKWARD_NUM_STAGES",
+)
 
 
 def parse_args():
@@ -40,26 +46,24 @@ def parse_args():
     parser.add_argument(
         "--tiles",
         nargs="+",
-        default=["2048x4,2048x8x16"],
+        default=["default"],
         help="forward and backward tiles as ELEMENTSxWARPS,"
         "ELEMENTSxWARPS[xPROGRAMS_PER_CLIP[xSTAGES]], e.g. 2048x4,4096x8x16x2 (a field left "
-        "out takes the package's default)",
+        "out takes the package's default), or default for the package's own",
     )
     return parser.parse_args()
 
 
 def apply_setting(pass_name, setting):
     """Sets the kernel's tuning variables for one pass from `ELEMENTSxWARPS[x...]`; a
-    backward field left out goes back to the package's default."""
-    elements, warps, *extras = setting.split("x")
-    names = BACKWARD_EXTRAS if pass_name else ()
-    if len(extras) > len(names):
-        raise SystemExit(f"--tiles: too many fields in {setting!r}")
-    os.environ[f"KERAS_STW_KERNEL_{pass_name}TILE_ELEMENTS"] = elements
-    os.environ[f"KERAS_STW_KERNEL_{pass_name}NUM_WARPS"] = warps
+    field left out (all of them for `default`) goes back to the package's default."""
+    names = BACKWARD_FIELDS if pass_name else FIELDS
+    fields = [] if setting == "default" else setting.split("x")
+    if len(fields) > len(names) or len(fields) == 1:
+        raise SystemExit(f"--tiles: {setting!r} is not ELEMENTSxWARPS[x...] or default")
     for index, name in enumerate(names):
-        if index < len(extras):
-            os.environ[f"KERAS_STW_KERNEL_{name}"] = extras[index]
+        if index < len(fields):
+            os.environ[f"KERAS_STW_KERNEL_{name}"] = fields[index]
         else:
             os.environ.pop(f"KERAS_STW_KERNEL_{name}", None)
 
@@ -154,7 +158,8 @@ def main():
         reference = [measure(layer, "off", x, upstream, args.steps) for layer, _ in blocks]
         exact = [measure(layer, "off", x.astype("float32"), upstream, 1)[1] for _, layer in blocks]
         for tile in args.tiles:
-            for pass_name, setting in zip(("", "BACKWARD_"), tile.split(","), strict=True):
+            settings = ["default"] * 2 if tile == "default" else tile.split(",")
+            for pass_name, setting in zip(("", "BACKWARD_"), settings, strict=True):
                 apply_setting(pass_name, setting)
             fused = [
                 measure(layer, args.fused_mode, x, upstream, args.steps) for layer, _ in blocks

@@ -3,14 +3,15 @@
 One program owns one clip and a tile of pixels with all their channels, and walks the
 clip's frames in order, so every frame of `x` is read once and every frame of `y` written
 once: the memory traffic of a plain copy. The backward pass is a second kernel behind a
-`jax.custom_vjp`: it keeps only `x` (nothing of the block's intermediates) and recomputes
-the gate from it, so the block adds no activation memory of its own. The per-channel
-weight gradients are sums over every pixel. A backward program walks several pixel tiles
-of its clip, adds each pixel's terms into tile-shaped float32 sums, reduces them over its
-pixels once at the end and writes one set of partial sums, which XLA adds up afterwards
-(deterministic, no atomics). Few programs per clip keep those partial sums small: one set
-per tile would be 128 MiB for every block of a batch of 64 clips, more than `x` itself at
-ResNet's last stage.
+`jax.custom_vjp`. It keeps `x` and the gate's value at every pixel and frame (one float32,
+which the forward kernel writes when gradients are taken: 1/128 of a bfloat16 `x` at 256
+channels), so the block adds almost no activation memory of its own and the backward pass
+need not recompute the gate's channel sums. The per-channel weight gradients are sums over
+every pixel. A backward program walks several pixel tiles of its clip, adds each pixel's
+terms into tile-shaped float32 sums, reduces them over its pixels once at the end and
+writes one set of partial sums, which XLA adds up afterwards (deterministic, no atomics).
+Few programs per clip keep those partial sums small: one set per tile would be 128 MiB for
+every block of a batch of 64 clips, more than `x` itself at ResNet's last stage.
 
 What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
 which stays the reference: the tests compare the two on the CPU through Pallas's
@@ -35,19 +36,27 @@ try:  # The Triton-specific API (masked loads, launch options) moved between JAX
 except ImportError:  # pragma: no cover - depends on the installed JAX
     pallas_triton = None
 
-# Elements of one frame tile (pixels x channels) a program holds, a power of two, the
-# warps that run it, Triton's pipeline stages, and how many backward programs share a
+# Elements of one forward frame tile (pixels x channels) a program holds, a power of two,
+# the warps that run it, Triton's pipeline stages, and how many backward programs share a
 # clip's pixels; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS`,
 # `..._NUM_STAGES` and `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` override them (for
-# tuning sweeps).
+# tuning sweeps). The backward tile depends on the channels: see `backward_tiling`.
 TILE_ELEMENTS = 2048
-BACKWARD_TILE_ELEMENTS = 2048
 NUM_WARPS = 4
-BACKWARD_NUM_WARPS = 8
 NUM_STAGES = 1
 BACKWARD_PROGRAMS_PER_CLIP = 16
 # Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
 GRAD_ROWS = 5
+
+
+def backward_tiling(channels):
+    """The backward tile's default elements and warps for `channels` channels.
+
+    The fastest per ResNet-50 stage on an H100 (`benchmarks/results/backward_tiles_h100/`):
+    2048 elements and 8 warps up to 256 channels, 1024 elements from 512 channels (one
+    pixel from 1024 on), and 4 warps from 1024 channels.
+    """
+    return (2048 if channels <= 256 else 1024), (8 if channels <= 512 else 4)
 
 
 def _tuning(name, default):
@@ -59,7 +68,7 @@ def tile_pixels(num_pixels, channels, pass_name=""):
 
     `pass_name` is `""` for the forward pass and `"BACKWARD_"` for the backward one.
     """
-    default = TILE_ELEMENTS if not pass_name else BACKWARD_TILE_ELEMENTS
+    default = backward_tiling(channels)[0] if pass_name else TILE_ELEMENTS
     pixels = max(1, _tuning(f"{pass_name}TILE_ELEMENTS", default) // channels)
     return min(pixels, 1 << max(0, (num_pixels - 1).bit_length()))
 
@@ -92,26 +101,28 @@ def temporal_block(x, scale, taps, bias, spec, interpret=False):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
 def _temporal_block(x, scale, taps, bias, spec, interpret):
-    return _forward_call(x, pack_weights(scale, taps, bias), spec, interpret)
-
-
-def _reads_input_backward(spec):
-    """The gate and the shift's scale need `x` to take gradients; a plain shift does not."""
-    return spec.gate or spec.scale
+    params = pack_weights(scale, taps, bias)
+    (y,) = _launch(_forward_kernel, {"x": x}, ("y",), params, spec, interpret)
+    return y
 
 
 def _temporal_block_fwd(x, scale, taps, bias, spec, interpret):
+    """The output, and what the backward pass reads: `x` and the gate's values for a block
+    with a gate, `x` for a shift with a scale, nothing for a plain shift (TSM)."""
     params = pack_weights(scale, taps, bias)
-    saved = x if _reads_input_backward(spec) else None
-    return _forward_call(x, params, spec, interpret), (saved, params, scale, taps, bias)
+    outputs = ("y", "gates") if spec.gate else ("y",)
+    y, *gates = _launch(_forward_kernel, {"x": x}, outputs, params, spec, interpret)
+    saved = {"x": x, "gates": gates[0]} if spec.gate else {"x": x} if spec.scale else {}
+    return y, (saved, params, scale, taps, bias)
 
 
 def _temporal_block_bwd(spec, interpret, residuals, dy):
-    x, params, scale, taps, bias = residuals
-    if x is None:  # A plain shift (TSM): no weights, and dy shifted back is all it needs.
-        (dx,) = _backward_call([dy], params, spec, interpret)
+    saved, params, scale, taps, bias = residuals
+    arrays = {**saved, "dy": dy}
+    if not saved:  # A plain shift: no weights, and dy shifted back is all it needs.
+        (dx,) = _launch(_backward_kernel, arrays, ("dx",), params, spec, interpret)
         return dx, jnp.zeros_like(scale), jnp.zeros_like(taps), jnp.zeros_like(bias)
-    dx, partials = _backward_call([x, dy], params, spec, interpret)
+    dx, partials = _launch(_backward_kernel, arrays, ("dx", "partials"), params, spec, interpret)
     grads = jnp.sum(partials, axis=(0, 1))
     return (
         dx,
@@ -131,65 +142,98 @@ def pack_weights(scale, taps, bias):
     return jnp.concatenate([row.astype(jnp.float32) for row in rows], axis=0)
 
 
-def _launch(kernel, frames, params, spec, interpret, pass_name, partials=False):
-    """Runs `kernel` over (clip, pixel tile) programs; returns the frame-shaped output
-    (and the per-program weight-gradient partial sums, if `partials`)."""
-    shape, dtype = frames[0].shape, jnp.dtype(frames[0].dtype)
+def _launch(kernel, inputs, outputs, params, spec, interpret):
+    """Runs `kernel` over (clip, pixel tile) programs.
+
+    Args:
+        kernel: `_forward_kernel` or `_backward_kernel`.
+        inputs: dict of the arrays it reads by name: `"x"`, `"dy"` (frame-shaped, like
+            `x`) and `"gates"` (`(clips, num_frames, pixels, 1)` float32).
+        outputs: tuple of the names of the arrays it writes, in order: `"y"` and `"dx"`
+            (frame-shaped), `"gates"`, and `"partials"` (the per-program weight-gradient
+            partial sums, `(clips, programs, GRAD_ROWS, channels)` float32).
+        params: the `pack_weights` array.
+
+    Returns:
+        The list of `outputs`.
+    """
+    pass_name = "BACKWARD_" if kernel is _backward_kernel else ""
+    frames = inputs["dy" if pass_name else "x"]
+    shape, dtype = frames.shape, jnp.dtype(frames.dtype)
     pixels = tile_pixels(shape[2], shape[3], pass_name)
-    tiles = tiles_per_program(shape[2], pixels) if partials else 1
-    warps = _tuning(f"{pass_name}NUM_WARPS", BACKWARD_NUM_WARPS if pass_name else NUM_WARPS)
+    tiles = tiles_per_program(shape[2], pixels) if "partials" in outputs else 1
+    warps = backward_tiling(shape[3])[1] if pass_name else NUM_WARPS
+    warps = _tuning(f"{pass_name}NUM_WARPS", warps)
     stages = _tuning(f"{pass_name}NUM_STAGES", NUM_STAGES)
     tiling = (pixels, tiles, warps, stages)
-    call = _compiled(kernel, shape, dtype, len(frames), spec, interpret, partials, tiling)
-    return call(*frames, params)
+    names = (*inputs, "params")
+    call = _compiled(kernel, shape, dtype, names, outputs, spec, interpret, tiling)
+    return call(*inputs.values(), params)
 
 
 @functools.cache
-def _compiled(kernel, shape, dtype, num_inputs, spec, interpret, partials, tiling):
+def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
     """One jitted `pallas_call` per configuration: eager calls (batch-norm re-estimation,
     `predict` outside `jit`) reuse its compiled kernel instead of building a new one.
 
-    `tiling` is `(pixels, tiles, warps, stages)`: a program walks `tiles` tiles of `pixels`
-    pixels each, run by `warps` warps, with Triton's loop pipelined over `stages` stages."""
+    `inputs` and `outputs` name the arrays as `_launch` does (`"params"` last among the
+    inputs). `tiling` is `(pixels, tiles, warps, stages)`: a program walks `tiles` tiles of
+    `pixels` pixels each, run by `warps` warps, with Triton's loop pipelined over `stages`
+    stages."""
     clips, num_frames, num_pixels, channels = shape
     pixels, tiles, warps, stages = tiling
     programs = pl.cdiv(num_pixels, pixels * tiles)
-    frames_block = pl.BlockSpec(
-        (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0)
-    )
-    params_block = pl.BlockSpec((GRAD_ROWS, channels), lambda n, j: (0, 0))
-    out_shape = [jax.ShapeDtypeStruct(shape, dtype)]
-    out_specs = [frames_block]
-    if partials:
-        out_shape.append(jax.ShapeDtypeStruct((clips, programs, GRAD_ROWS, channels), jnp.float32))
-        out_specs.append(pl.BlockSpec((None, None, GRAD_ROWS, channels), lambda n, j: (n, j, 0, 0)))
+    # Each array's shape, dtype, and the block one program sees.
+    frames = (shape, dtype, (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0))
+    arrays = {
+        "gates": (
+            (clips, num_frames, num_pixels, 1),
+            jnp.float32,
+            (None, num_frames, pixels * tiles, 1),
+            lambda n, j: (n, 0, j, 0),
+        ),
+        "partials": (
+            (clips, programs, GRAD_ROWS, channels),
+            jnp.float32,
+            (None, None, GRAD_ROWS, channels),
+            lambda n, j: (n, j, 0, 0),
+        ),
+        "params": ((GRAD_ROWS, channels), jnp.float32, (GRAD_ROWS, channels), lambda n, j: (0, 0)),
+    }
+    arrays.update(dict.fromkeys(("x", "dy", "y", "dx"), frames))
+
+    def blocks(names):
+        return [pl.BlockSpec(*arrays[name][2:]) for name in names]
+
     options = {}
     if not interpret and pallas_triton is not None:
         params = pallas_triton.CompilerParams(num_warps=warps, num_stages=stages)
         options["compiler_params"] = params
-    body = functools.partial(kernel, spec=spec, pixels=pixels, num_pixels=num_pixels, tiles=tiles)
+    body = functools.partial(
+        _named_refs,
+        kernel,
+        inputs + outputs,
+        spec=spec,
+        pixels=pixels,
+        num_pixels=num_pixels,
+        tiles=tiles,
+    )
     return jax.jit(
         pl.pallas_call(
             body,
-            out_shape=out_shape,
+            out_shape=[jax.ShapeDtypeStruct(*arrays[name][:2]) for name in outputs],
             grid=(clips, programs),
-            in_specs=[frames_block] * num_inputs + [params_block],
-            out_specs=out_specs,
+            in_specs=blocks(inputs),
+            out_specs=blocks(outputs),
             interpret=interpret,
             **options,
         )
     )
 
 
-def _forward_call(x, params, spec, interpret):
-    (y,) = _launch(_forward_kernel, [x], params, spec, interpret, "")
-    return y
-
-
-def _backward_call(frames, params, spec, interpret):
-    """`frames` is `[x, dy]`, or `[dy]` for a plain shift (no input, no weights)."""
-    partials = len(frames) == 2
-    return _launch(_backward_kernel, frames, params, spec, interpret, "BACKWARD_", partials)
+def _named_refs(kernel, names, *refs, **options):
+    """Calls `kernel` with its refs as a dict by the names `_launch` gave them."""
+    return kernel(dict(zip(names, refs, strict=True)), **options)
 
 
 class _Tile:
@@ -204,25 +248,33 @@ class _Tile:
         self.spec = spec
         self.shape = (pixels, channels)
         self.rows = pl.ds(index * pixels, pixels)
-        self.mask = None
+        # The masks of a frame tile and of a gate column, by their last dimension.
+        self.masks = None
         if num_pixels % (pixels * tiles):
-            rows = jax.lax.broadcasted_iota(jnp.int32, self.shape, 0)
-            self.mask = rows + block_start + index * pixels < num_pixels
+            self.masks = {
+                width: jax.lax.broadcasted_iota(jnp.int32, (pixels, width), 0)
+                + block_start
+                + index * pixels
+                < num_pixels
+                for width in {channels, 1}
+            }
         self.channel = jax.lax.broadcasted_iota(jnp.int32, self.shape, 1)
 
     def load(self, ref, t):
-        if self.mask is None:
+        if self.masks is None:
             return ref[t, self.rows].astype(jnp.float32)
         # An array frame index: the interpreter's masked load wants one.
         frame = ref.at[jnp.int32(t), self.rows]
-        return pallas_triton.load(frame, mask=self.mask, other=0.0).astype(jnp.float32)
+        mask = self.masks[ref.shape[-1]]
+        return pallas_triton.load(frame, mask=mask, other=0.0).astype(jnp.float32)
 
     def store(self, ref, t, value):
         value = value.astype(ref.dtype)
-        if self.mask is None:
+        if self.masks is None:
             ref[t, self.rows] = value
         else:
-            pallas_triton.store(ref.at[jnp.int32(t), self.rows], value, mask=self.mask)
+            mask = self.masks[ref.shape[-1]]
+            pallas_triton.store(ref.at[jnp.int32(t), self.rows], value, mask=mask)
 
     def neighbour(self, t):
         """The frame index standing in for `t`, or `None` for zeros outside the clip."""
@@ -248,11 +300,13 @@ def _weights(params_ref):
     return (*rows, params_ref[4, 0])
 
 
-def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels, tiles):
+def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
+    """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass)."""
     if tiles != 1:  # `_launch` gives the forward pass one tile a program.
         raise ValueError(f"The forward kernel runs one pixel tile a program, not {tiles}.")
+    x_ref = refs["x"]
     tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
-    scale, tap_previous, tap_same, tap_next, bias = _weights(params_ref)
+    scale, tap_previous, tap_same, tap_next, bias = _weights(refs["params"])
     zeros = jnp.zeros(tile.shape, jnp.float32)
     frames = {}
 
@@ -275,8 +329,11 @@ def _forward_kernel(x_ref, params_ref, y_ref, *, spec, pixels, num_pixels, tiles
             logits = _gate_logits(
                 frame(t - 1), current, frame(t + 1), tap_previous, tap_same, tap_next
             )
-            y = y + current * jax.nn.sigmoid(-(logits + bias))
-        tile.store(y_ref, t, y)
+            gate = jax.nn.sigmoid(-(logits + bias))
+            y = y + current * gate
+            if "gates" in refs:
+                tile.store(refs["gates"], t, gate)
+        tile.store(refs["y"], t, y)
 
 
 def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next):
@@ -288,36 +345,35 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
     )
 
 
-def _backward_kernel(*refs, spec, pixels, num_pixels, tiles):
-    if len(refs) == 5:
-        x_ref, dy_ref, params_ref, dx_ref, partials_ref = refs
-    else:  # A plain shift: neither `x` nor weight gradients.
-        (dy_ref, params_ref, dx_ref), x_ref, partials_ref = refs, None, None
-    channels = dy_ref.shape[-1]
-    weights = _weights(params_ref)
+def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
+    """Writes `dx`, and the weights' partial sums if `refs` has `"partials"` (`x` and the
+    gate's values are in `refs` where the block needs them)."""
+    channels = refs["dy"].shape[-1]
+    weights = _weights(refs["params"])
     block_start = pl.program_id(1) * tiles * pixels
     # The loop stops at the clip's last pixel: the program holding it may have fewer tiles.
     remaining = pl.cdiv(num_pixels - block_start, pixels)
 
     def tile_backward(index, sums):
         tile = _Tile(spec, pixels, num_pixels, channels, block_start, tiles, index)
-        return _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums)
+        return _backward_tile(tile, refs, weights, sums)
 
     # Scale, the three taps, then the bias, summed per pixel and channel: each tile adds
     # its pixels' terms, and the pixels are reduced once at the end.
     sums = [jnp.zeros((pixels, channels), jnp.float32) for _ in range(GRAD_ROWS - 1)]
     sums.append(jnp.zeros((pixels, 1), jnp.float32))
     sums = jax.lax.fori_loop(0, jnp.minimum(tiles, remaining), tile_backward, sums)
-    if partials_ref is not None:
+    if "partials" in refs:
+        partials_ref = refs["partials"]
         for row, value in enumerate(sums[:-1]):
             partials_ref[row] = jnp.sum(value, axis=0)
         partials_ref[GRAD_ROWS - 1] = jnp.zeros((channels,), jnp.float32) + jnp.sum(sums[-1])
 
 
-def _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums):
+def _backward_tile(tile, refs, weights, sums):
     """Writes one tile's `dx` and returns `sums` with its weight-gradient terms added."""
     spec = tile.spec
-    scale, tap_previous, tap_same, tap_next, bias = weights
+    scale, tap_previous, tap_same, tap_next, _ = weights
     zeros = jnp.zeros(tile.shape, jnp.float32)
     num_frames = spec.num_frames
     cache = {}
@@ -331,21 +387,14 @@ def _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums):
         index = tile.neighbour(t)
         if index is None:
             return zeros
-        return cached("x", index, lambda: tile.load(x_ref, index))
+        return cached("x", index, lambda: tile.load(refs["x"], index))
 
     def upstream(t):
-        return cached("dy", t, lambda: tile.load(dy_ref, t))
+        return cached("dy", t, lambda: tile.load(refs["dy"], t))
 
     def gate(t):
-        """`s = sigmoid(-u)` at frame `t`, `(pixels, 1)`."""
-
-        def make():
-            logits = _gate_logits(
-                frame(t - 1), frame(t), frame(t + 1), tap_previous, tap_same, tap_next
-            )
-            return jax.nn.sigmoid(-(logits + bias))
-
-        return cached("s", t, make)
+        """`s = sigmoid(-u)` at frame `t`, `(pixels, 1)`, as the forward pass wrote it."""
+        return cached("s", t, lambda: tile.load(refs["gates"], t))
 
     def logits_grad(t):
         """dL/du at frame `t`: -s (1 - s) sum_c dy x, `(pixels, 1)`."""
@@ -379,5 +428,5 @@ def _backward_tile(tile, x_ref, dy_ref, dx_ref, weights, sums):
             sums[2] += du * frame(t)
             sums[3] += du * frame(t + 1)
             sums[4] += du
-        tile.store(dx_ref, t, dx)
+        tile.store(refs["dx"], t, dx)
     return sums

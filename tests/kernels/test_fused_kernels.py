@@ -112,6 +112,59 @@ class FusedKernelParityTest(TestCase):
         stages = {call.args[0].__name__: call.args[-1][-1] for call in compiled.call_args_list}
         self.assertEqual(stages, {"_forward_kernel": 1, "_backward_kernel": 3})
 
+    @parameterized.named_parameters(("256", 256, 8, 8), ("512", 512, 2, 8), ("1024", 1024, 1, 4))
+    def test_wider_frames_take_smaller_backward_tiles(self, channels, pixels, warps):
+        # The forward pass keeps 2048 elements and 4 warps; the backward pass takes the
+        # tile measured fastest at that ResNet-50 stage (`backward_tiling`).
+        import jax
+
+        from keras_stw.kernels import pallas_temporal_block
+
+        spec = layers.STWBlock(2).fused_spec(channels)
+        x = np.ones((1, 2, 9, channels), "float32")
+        weights = (np.ones(channels, "float32"), np.ones((3, channels), "float32"), 0.0)
+        spy = mock.patch.object(
+            pallas_temporal_block, "_compiled", wraps=pallas_temporal_block._compiled
+        )
+        with spy as compiled:
+            y, pullback = jax.vjp(
+                lambda x: pallas_temporal_block.temporal_block(x, *weights, spec, True), x
+            )
+            pullback(y)
+        # `_compiled(kernel, ..., tiling)`: the tiling starts with pixels, tiles and warps.
+        tilings = {call.args[0].__name__: call.args[-1] for call in compiled.call_args_list}
+        forward_pixels = min(16, 2048 // channels)
+        self.assertEqual(tilings["_forward_kernel"][::2], (forward_pixels, 4))
+        self.assertEqual(tilings["_backward_kernel"][::2], (pixels, warps))
+
+    @parameterized.named_parameters(
+        ("stw", layers.STWBlock, {}, 2),
+        ("twm", layers.STWBlock, {"combination": "twm"}, 2),
+        ("stfm", layers.STWBlock, {"combination": "stfm"}, 1),
+        ("tsm", layers.TemporalShift, {}, 0),
+    )
+    def test_the_backward_pass_keeps_x_and_one_gate_per_pixel(self, layer_class, kwargs, kept):
+        # What the custom VJP keeps: `x` and the gate's float32 value per pixel and frame
+        # for a block with a gate, `x` for a shift with a scale, nothing frame-sized for
+        # a plain shift.
+        import jax
+
+        from keras_stw.kernels import pallas_temporal_block
+
+        spec = layer_class(4, **kwargs).fused_spec(8)
+        x = np.ones((2, 4, 9, 8), "bfloat16")
+        weights = (np.ones(8, "float32"), np.ones((3, 8), "float32"), 0.0)
+        _, pullback = jax.vjp(
+            lambda x: pallas_temporal_block.temporal_block(x, *weights, spec, True), x
+        )
+        frame_sized = [
+            (leaf.shape, str(leaf.dtype))
+            for leaf in jax.tree_util.tree_leaves(pullback)
+            if leaf.ndim == 4
+        ]
+        expected = [((2, 4, 9, 8), "bfloat16"), ((2, 4, 9, 1), "float32")]
+        self.assertEqual(sorted(frame_sized), sorted(expected[:kept]))
+
     @parameterized.named_parameters(
         ("stw", {}), ("twm_then_stfm", {"combination": "twm_then_stfm"})
     )
