@@ -202,6 +202,22 @@ class FoldReasonTest(TestCase):
             why = kernels.fold_reason(block, conv, (8, 5, 5, 64), "float32")
         self.assertIn(reason if JAX or reason == "one kernel" else "JAX backend", why)
 
+    @pytest.mark.jax_only
+    def test_auto_folds_up_to_128_outputs_and_says_what_more_would_cost(self):
+        from keras_stw.kernels import dispatch
+
+        spec = layers.STWBlock(4).fused_spec(64)
+        reasons = {
+            filters: dispatch._conv_reason(
+                keras.layers.Conv2D(filters, 1), spec, 64, "auto", "triton"
+            )
+            for filters in (128, 256)
+        }
+        self.assertEqual(reasons[128], "")
+        self.assertIn("stops at 128", reasons[256])
+        self.assertIn("1.6x slower", reasons[256])
+        self.assertIn("mode 'on' folds it", reasons[256])
+
     def test_folding_is_off_unless_switched_on(self):
         block, conv = layers.STWBlock(4), keras.layers.Conv2D(32, 1)
         block.build((8, 5, 5, 64))
