@@ -2,14 +2,14 @@
 
 import importlib.util
 import os
-import pathlib
 import subprocess
 import sys
 
 import keras
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+from tests.missing_packages import REPO, environment_without
+
 # Under TensorFlow, KerasCV's narrow ResNet-26; elsewhere TensorFlow is blocked, and
 # Keras Applications' ResNet-50, which needs no TensorFlow, is the small backbone.
 TINY_MODEL = (
@@ -26,14 +26,10 @@ def program(tmp_path_factory):
     Under JAX and PyTorch, `import tensorflow` fails in that process, as on a machine
     without TensorFlow: the programs must not need it. Under TensorFlow they run as is.
     """
-    blocker = tmp_path_factory.mktemp("no_tensorflow") / "tensorflow"
-    blocker.mkdir()
-    (blocker / "__init__.py").write_text(
-        'raise ImportError("TensorFlow is not installed on this machine (test).")\n'
-    )
     environment = dict(os.environ)
     if keras.backend.backend() != "tensorflow":
-        environment["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), str(REPO)])
+        directory = tmp_path_factory.mktemp("no_tensorflow")
+        environment = environment_without(["tensorflow"], directory)
 
     def command(name, *args):
         return [sys.executable, str(REPO / "examples" / name), *map(str, args)], environment

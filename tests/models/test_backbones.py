@@ -21,12 +21,12 @@ from absl.testing import parameterized
 
 import keras_stw
 from keras_stw.models import backbones
+from tests.missing_packages import environment_without
 from tests.models import backbone_weights
 from tests.test_case import TestCase
 
 T = 4
 TINY = {"num_frames": T, "num_classes": 5, "image_shape": (32, 32, 3), "depth": 26}
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _hub(temporal_block, **kwargs):
@@ -268,15 +268,9 @@ class WithoutTensorFlowTest(TestCase):
         # installed. TensorFlow's own backend cannot run so: under it, JAX runs this.
         backend = keras.backend.backend()
         backend = "jax" if backend == "tensorflow" else backend
-        blocker = os.path.join(self.get_temp_dir(), "no_tensorflow", "tensorflow")
-        os.makedirs(blocker)
-        with open(os.path.join(blocker, "__init__.py"), "w") as file:
-            file.write('raise ImportError("TensorFlow is not installed (test).")\n')
-        environment = {
-            **os.environ,
-            "KERAS_BACKEND": backend,
-            "PYTHONPATH": os.pathsep.join([os.path.dirname(blocker), REPO]),
-        }
+        directory = os.path.join(self.get_temp_dir(), "no_tensorflow")
+        os.makedirs(directory)
+        environment = environment_without(["tensorflow"], directory, KERAS_BACKEND=backend)
         result = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(WITHOUT_TENSORFLOW), self.get_temp_dir()],
             capture_output=True,

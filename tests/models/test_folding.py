@@ -22,15 +22,12 @@ import pytest
 
 import keras_stw
 from keras_stw.models import folding
+from tests.missing_packages import environment_without
 from tests.test_case import TestCase
 
 # A fresh PyTorch interpreter in which `import jax` fails, as for a user without JAX.
 WITHOUT_JAX = textwrap.dedent(
     """
-    import os, sys
-
-    sys.modules["jax"] = None
-    os.environ.update(KERAS_BACKEND="torch", KERAS_STW_RECOMPUTE_BLOCKS="on")
     import keras, numpy as np, keras_stw
 
     model = keras_stw.video_resnet(
@@ -82,8 +79,15 @@ class RecomputeBlocksTest(TestCase):
             self.assertIsNotNone(folding.call_folded(model, clips, training=True))
 
     def test_a_model_recomputes_its_blocks_where_jax_cannot_be_imported(self):
+        directory = os.path.join(self.get_temp_dir(), "no_jax")
+        os.makedirs(directory)
+        variables = {"KERAS_BACKEND": "torch", "KERAS_STW_RECOMPUTE_BLOCKS": "on"}
         done = subprocess.run(
-            [sys.executable, "-c", WITHOUT_JAX], capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", WITHOUT_JAX],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=environment_without(["jax"], directory, **variables),
         )
         self.assertEqual(done.returncode, 0, done.stderr[-3000:])
 
