@@ -196,9 +196,9 @@ def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
     never writes the block's output (`product="triton"`, with
     `KERAS_STW_FOLD_CONVOLUTIONS=on`), or the block's kernel and XLA's matrix product
     (`product="xla"`, with `KERAS_STW_RECOMPUTE_BLOCKS=on`, while the model trains). Both
-    are off by default: on an H100, STW ResNet-50 trained at batch 64 in 26.43 GiB; in
-    23.56 GiB and 2.5% slower with stages 2 and 3 folded into the Triton product, and in
-    21.07 GiB and 7.3% slower with every pair recomputed. A pair folds wherever the layer's
+    are off by default: on an H100, STW ResNet-50 trained at batch 64 in 26.4 GiB; in
+    23.6 GiB and 2.5% slower with stages 2 and 3 folded into the Triton product, and in
+    21.3 GiB and 6.6% slower with every pair recomputed. A pair folds wherever the layer's
     own kernel runs, for a parallel STW block, a lone STFM or TWM, or TSM's shift followed
     by a 1x1, stride-1, ungrouped, linear `Conv2D`; the Triton product also needs output
     channels that are a power of two from 16 and, under the kernels' `"auto"` mode, at
