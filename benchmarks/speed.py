@@ -16,6 +16,9 @@ of `benchmarks/naive_stw.py`). `--kernels auto off` times each temporal model wi
 kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call;
 `--fold on off` and `--recompute off on` time it with its blocks folded into their
 convolutions or recomputed in the backward pass (`keras_stw.models.folding`), and without.
+`--repeats 3` times every model three times in interleaved rounds (each ratio to its
+round's TSN) and adds each model's median and range: a single process's rate can move
+by 5% to 10% between runs on the same GPU (`results/backward_tiles_h100/`).
 `stw_grouped` (TWM's taps as a grouped block-diagonal product) lost and was dropped;
 `results/speed_h200.md` keeps what it measured.
 """
@@ -62,6 +65,13 @@ def parse_args(argv=None):
         nargs="+",
         default=["off"],
         help="KERAS_STW_RECOMPUTE_BLOCKS settings to time the temporal models in, e.g. off on",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="time every model this many times, in interleaved rounds, each ratio to the "
+        "same round's TSN, and add a table of medians and ranges",
     )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
@@ -338,38 +348,85 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
     return rows
 
 
+# What each row is timed as: the keys of a worker's results, with their table headers.
+MEASURES = (
+    ("train_clips_s", "train clips/s"),
+    ("infer_clips_s", "inference clips/s"),
+    ("peak_gib", "peak memory GiB"),
+)
+
+
+def add_ratios(rows, args):
+    """Adds `<measure>_x_tsn` to every row: its ratio to TSN on the same backbone, batch
+    and round (torch_tsn's to the first backbone's), or `None` without such a TSN."""
+    tsn = {(r["backbone"], r["batch"], r["run"]): r for r in rows if r["model"] == "tsn"}
+    for r in rows:
+        backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
+        base = tsn.get((backbone, r["batch"], r["run"]), {})
+        for key, _ in MEASURES:
+            value, reference = r.get(key), base.get(key)
+            r[f"{key}_x_tsn"] = value / reference if value and reference else None
+
+
 def format_table(rows, args):
     import keras
 
-    # Ratios are to TSN on the same backbone (torch_tsn's are to the first backbone's).
-    tsn = {(r["backbone"], r["batch"]): r for r in rows if r["model"] == "tsn"}
+    repeated = args.repeats > 1
     lines = [
         f"backend={keras.backend.backend()} precision={args.precision} "
         f"frames={args.num_frames} size={args.image_size} backbone={' '.join(args.backbone)} "
-        f"steps={args.steps} (after {args.warmup} warm-up)",
+        f"steps={args.steps} (after {args.warmup} warm-up)"
+        + (f", {args.repeats} interleaved rounds" if repeated else ""),
         "",
-        "| model | temporal blocks | backbone | batch (clips) | train clips/s | x TSN "
-        "| inference clips/s | x TSN | peak memory GiB | x TSN |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | temporal blocks | backbone | batch (clips) | "
+        + ("round | " if repeated else "")
+        + " | ".join(f"{header} | x TSN" for _, header in MEASURES)
+        + " |",
+        "|" + " --- |" * (4 + repeated + 2 * len(MEASURES)),
     ]
     for r in rows:
-        backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
-        base = tsn.get((backbone, r["batch"]))
-        peak = r.get("peak_gib")
-        base_peak = base.get("peak_gib") if base else None
-
-        def ratio(value, reference):
-            return f"{value / reference:.3f}" if value and reference else "-"
-
-        lines.append(
-            f"| {r['model']} | {r['kernels']} | {r['backbone']} | {r['batch']} | "
-            f"{r['train_clips_s']:.1f} | "
-            f"{ratio(r['train_clips_s'], base and base['train_clips_s'])} | "
-            f"{r['infer_clips_s']:.1f} | "
-            f"{ratio(r['infer_clips_s'], base and base['infer_clips_s'])}"
-            f" | {'-' if peak is None else f'{peak:.2f}'} | {ratio(peak, base_peak)} |"
-        )
+        cells = [r["model"], r["kernels"], r["backbone"], r["batch"]]
+        cells += [r["run"]] if repeated else []
+        for key, _ in MEASURES:
+            cells += [_number(r.get(key), ".1f" if key != "peak_gib" else ".2f")]
+            cells += [_number(r[f"{key}_x_tsn"], ".3f")]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
+
+
+def format_summary(rows):
+    """Each model's median over the rounds, with the range, as a markdown table."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["kernels"], r["backbone"], r["batch"]), []).append(r)
+    lines = [
+        "Median over the rounds (lowest to highest):",
+        "",
+        "| model | temporal blocks | backbone | batch (clips) | rounds | "
+        + " | ".join(f"{header} | x TSN" for _, header in MEASURES)
+        + " |",
+        "|" + " --- |" * (5 + 2 * len(MEASURES)),
+    ]
+    for (model, kernels, backbone, batch), group in groups.items():
+        cells = [model, kernels, backbone, batch, len(group)]
+        for key, _ in MEASURES:
+            for field, spec in (
+                (key, ".1f" if key != "peak_gib" else ".2f"),
+                (f"{key}_x_tsn", ".3f"),
+            ):
+                values = [r.get(field) for r in group if r.get(field) is not None]
+                cells.append(
+                    f"{_number(np.median(values), spec)} ({_number(min(values), spec)} to "
+                    f"{_number(max(values), spec)})"
+                    if values
+                    else "-"
+                )
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
+def _number(value, spec):
+    return "-" if value is None else format(value, spec)
 
 
 def main(argv=None):
@@ -384,14 +441,22 @@ def main(argv=None):
         return
     if "stw_naive" in args.models:
         check_naive_block_matches(args)
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats must be at least 1. Received: --repeats={args.repeats}")
     rows = []
-    for backbone in args.backbone:
-        for name in args.models:
-            for settings in temporal_settings(name, args) if name != "torch_tsn" else []:
-                rows += run_worker(name, backbone, args, settings)
-    if "torch_tsn" in args.models:
-        rows += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
+    for run in range(1, args.repeats + 1):
+        timed = []
+        for backbone in args.backbone:
+            for name in args.models:
+                for settings in temporal_settings(name, args) if name != "torch_tsn" else []:
+                    timed += run_worker(name, backbone, args, settings)
+        if "torch_tsn" in args.models:
+            timed += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
+        rows += [{**row, "run": run} for row in timed]
+    add_ratios(rows, args)
     table = format_table(rows, args)
+    if args.repeats > 1:
+        table += "\n\n" + format_summary(rows)
     print(table)
     if args.out:
         with open(args.out, "w") as handle:
