@@ -348,11 +348,12 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
     return rows
 
 
-# What each row is timed as: the keys of a worker's results, with their table headers.
+# What each row is timed as: the keys of a worker's results, their table headers and
+# number formats.
 MEASURES = (
-    ("train_clips_s", "train clips/s"),
-    ("infer_clips_s", "inference clips/s"),
-    ("peak_gib", "peak memory GiB"),
+    ("train_clips_s", "train clips/s", ".1f"),
+    ("infer_clips_s", "inference clips/s", ".1f"),
+    ("peak_gib", "peak memory GiB", ".2f"),
 )
 
 
@@ -363,7 +364,7 @@ def add_ratios(rows, args):
     for r in rows:
         backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
         base = tsn.get((backbone, r["batch"], r["run"]), {})
-        for key, _ in MEASURES:
+        for key, _, _ in MEASURES:
             value, reference = r.get(key), base.get(key)
             r[f"{key}_x_tsn"] = value / reference if value and reference else None
 
@@ -378,18 +379,13 @@ def format_table(rows, args):
         f"steps={args.steps} (after {args.warmup} warm-up)"
         + (f", {args.repeats} interleaved rounds" if repeated else ""),
         "",
-        "| model | temporal blocks | backbone | batch (clips) | "
-        + ("round | " if repeated else "")
-        + " | ".join(f"{header} | x TSN" for _, header in MEASURES)
-        + " |",
-        "|" + " --- |" * (4 + repeated + 2 * len(MEASURES)),
+        *_header(["round"] if repeated else []),
     ]
     for r in rows:
         cells = [r["model"], r["kernels"], r["backbone"], r["batch"]]
         cells += [r["run"]] if repeated else []
-        for key, _ in MEASURES:
-            cells += [_number(r.get(key), ".1f" if key != "peak_gib" else ".2f")]
-            cells += [_number(r[f"{key}_x_tsn"], ".3f")]
+        for key, _, spec in MEASURES:
+            cells += [_number(r.get(key), spec), _number(r[f"{key}_x_tsn"], ".3f")]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
 
@@ -402,18 +398,12 @@ def format_summary(rows):
     lines = [
         "Median over the rounds (lowest to highest):",
         "",
-        "| model | temporal blocks | backbone | batch (clips) | rounds | "
-        + " | ".join(f"{header} | x TSN" for _, header in MEASURES)
-        + " |",
-        "|" + " --- |" * (5 + 2 * len(MEASURES)),
+        *_header(["rounds"]),
     ]
     for (model, kernels, backbone, batch), group in groups.items():
         cells = [model, kernels, backbone, batch, len(group)]
-        for key, _ in MEASURES:
-            for field, spec in (
-                (key, ".1f" if key != "peak_gib" else ".2f"),
-                (f"{key}_x_tsn", ".3f"),
-            ):
+        for key, _, key_spec in MEASURES:
+            for field, spec in ((key, key_spec), (f"{key}_x_tsn", ".3f")):
                 values = [r.get(field) for r in group if r.get(field) is not None]
                 cells.append(
                     f"{_number(np.median(values), spec)} ({_number(min(values), spec)} to "
@@ -423,6 +413,15 @@ def format_summary(rows):
                 )
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     return "\n".join(lines)
+
+
+def _header(extra_columns):
+    """A table's header and rule lines: the model's columns, `extra_columns`, then each
+    measure with its ratio to TSN."""
+    columns = ["model", "temporal blocks", "backbone", "batch (clips)", *extra_columns]
+    for _, header, _ in MEASURES:
+        columns += [header, "x TSN"]
+    return ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
 
 
 def _number(value, spec):
