@@ -360,10 +360,10 @@ MEASURES = (
 def add_ratios(rows, args):
     """Adds `<measure>_x_tsn` to every row: its ratio to TSN on the same backbone, batch
     and round (torch_tsn's to the first backbone's), or `None` without such a TSN."""
-    tsn = {(r["backbone"], r["batch"], r["run"]): r for r in rows if r["model"] == "tsn"}
+    tsn = {(r["backbone"], r["batch"], r["round"]): r for r in rows if r["model"] == "tsn"}
     for r in rows:
         backbone = args.backbone[0] if r["model"] == "torch_tsn" else r["backbone"]
-        base = tsn.get((backbone, r["batch"], r["run"]), {})
+        base = tsn.get((backbone, r["batch"], r["round"]), {})
         for key, _, _ in MEASURES:
             value, reference = r.get(key), base.get(key)
             r[f"{key}_x_tsn"] = value / reference if value and reference else None
@@ -383,7 +383,7 @@ def format_table(rows, args):
     ]
     for r in rows:
         cells = [r["model"], r["kernels"], r["backbone"], r["batch"]]
-        cells += [r["run"]] if repeated else []
+        cells += [r["round"]] if repeated else []
         for key, _, spec in MEASURES:
             cells += [_number(r.get(key), spec), _number(r[f"{key}_x_tsn"], ".3f")]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -443,7 +443,7 @@ def main(argv=None):
     if args.repeats < 1:
         raise SystemExit(f"--repeats must be at least 1. Received: --repeats={args.repeats}")
     rows = []
-    for run in range(1, args.repeats + 1):
+    for round_number in range(1, args.repeats + 1):
         timed = []
         for backbone in args.backbone:
             for name in args.models:
@@ -451,7 +451,7 @@ def main(argv=None):
                     timed += run_worker(name, backbone, args, settings)
         if "torch_tsn" in args.models:
             timed += run_worker("torch_tsn", args.backbone[0], args)  # its own backbone
-        rows += [{**row, "run": run} for row in timed]
+        rows += [{**row, "round": round_number} for row in timed]
     add_ratios(rows, args)
     table = format_table(rows, args)
     if args.repeats > 1:

@@ -55,6 +55,17 @@ def backward_tiling(channels):
     The fastest per ResNet-50 stage on an H100 (`benchmarks/results/backward_tiles_h100/`):
     2048 elements and 8 warps up to 256 channels, 1024 elements from 512 channels (one
     pixel from 1024 on), and 4 warps from 1024 channels.
+
+    Args:
+        channels: int. The block's channel count.
+
+    Returns:
+        `(elements, warps)`, before `KERAS_STW_KERNEL_BACKWARD_TILE_ELEMENTS` and
+        `KERAS_STW_KERNEL_BACKWARD_NUM_WARPS` override them.
+
+    Example:
+    >>> backward_tiling(256), backward_tiling(1024)
+    ((2048, 8), (1024, 4))
     """
     return (2048 if channels <= 256 else 1024), (8 if channels <= 512 else 4)
 
@@ -63,13 +74,10 @@ def _tuning(name, default):
     return int(os.environ.get(f"KERAS_STW_KERNEL_{name}", default))
 
 
-def tile_pixels(num_pixels, channels, pass_name=""):
-    """Pixels per program: a power of two, at most the frame's pixel count rounded up.
-
-    `pass_name` is `""` for the forward pass and `"BACKWARD_"` for the backward one.
-    """
-    default = backward_tiling(channels)[0] if pass_name else TILE_ELEMENTS
-    pixels = max(1, _tuning(f"{pass_name}TILE_ELEMENTS", default) // channels)
+def tile_pixels(num_pixels, channels, elements):
+    """Pixels per tile of about `elements` elements: a power of two, at least one, at most
+    the frame's pixel count rounded up."""
+    pixels = max(1, elements // channels)
     return min(pixels, 1 << max(0, (num_pixels - 1).bit_length()))
 
 
@@ -160,9 +168,10 @@ def _launch(kernel, inputs, outputs, params, spec, interpret):
     pass_name = "BACKWARD_" if kernel is _backward_kernel else ""
     frames = inputs["dy" if pass_name else "x"]
     shape, dtype = frames.shape, jnp.dtype(frames.dtype)
-    pixels = tile_pixels(shape[2], shape[3], pass_name)
+    elements, warps = backward_tiling(shape[3]) if pass_name else (TILE_ELEMENTS, NUM_WARPS)
+    elements = _tuning(f"{pass_name}TILE_ELEMENTS", elements)
+    pixels = tile_pixels(shape[2], shape[3], elements)
     tiles = tiles_per_program(shape[2], pixels) if "partials" in outputs else 1
-    warps = backward_tiling(shape[3])[1] if pass_name else NUM_WARPS
     warps = _tuning(f"{pass_name}NUM_WARPS", warps)
     stages = _tuning(f"{pass_name}NUM_STAGES", NUM_STAGES)
     tiling = (pixels, tiles, warps, stages)
