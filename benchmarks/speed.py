@@ -456,10 +456,15 @@ def main(argv=None):
     table = format_table(rows, args)
     if args.repeats > 1:
         table += "\n\n" + format_summary(rows)
-    print(table)
-    if args.out:
-        with open(args.out, "w") as handle:
-            handle.write(table + "\n")
+    report(table, args.out)
+
+
+def report(text, path=None):
+    """Prints `text`, and writes it to `path` too if one is given."""
+    print(text)
+    if path:
+        with open(path, "w") as handle:
+            handle.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ def _run_pair(block, conv, conv_call, fold, recompute):
         if wanted and not dispatch.fold_reason(
             block.layer, conv, inputs.shape, inputs.dtype, product
         ):
-            return dispatch.folded_convolution(inputs, block.layer, conv, product)
+            with keras.name_scope(conv.name):  # traces and profiles name the pair by it
+                return dispatch.folded_convolution(inputs, block.layer, conv, product)
 
     def pair(inputs):
         return conv_call(block.call(inputs))
