@@ -119,10 +119,10 @@ _block_conv.defvjp(_block_conv_fwd, _block_conv_bwd)
 
 def matmul(y, kernel):
     """The 1x1 convolution as XLA runs it, in `y`'s dtype as Keras's `Conv2D` runs it (a
-    GPU accumulates a bfloat16 or float16 product in float32 and rounds once). Asking for
-    a float32 result instead made its gradients float32: the backward pass then kept
-    float32 copies of the upstream gradient and of the block's output gradient, twice the
-    size of `x` each."""
+    GPU accumulates a bfloat16 or float16 product in float32 and rounds once). A float32
+    result would make its backward pass upcast the upstream gradient and run both
+    products in float32, writing the block's output gradient at twice the size of `x`
+    before rounding it."""
     return jnp.einsum("ntpc,cf->ntpf", y, kernel)
 
 
