@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -168,27 +167,18 @@ def worker(args):
 
 
 def run_worker(args, name, settings, dump_dir):
-    kernels, fold, recompute = settings
     argv = [sys.executable, os.path.abspath(__file__), "--worker", name]
     argv += [
         "--batch-size", str(args.batch_size), "--num-frames", str(args.num_frames),
         "--image-size", str(args.image_size), "--precision", args.precision,
         "--backbone", args.backbone,
     ]  # fmt: skip
-    environment = {
-        **os.environ,
-        "KERAS_STW_FUSED_KERNELS": kernels,
-        "KERAS_STW_FOLD_CONVOLUTIONS": fold,
-        "KERAS_STW_RECOMPUTE_BLOCKS": recompute,
+    dumps = {
         "KERAS_STW_MEMORY_DUMP": dump_dir,
         "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={dump_dir} "
         "--xla_dump_hlo_module_re=.*train.*",
     }
-    done = subprocess.run(argv, capture_output=True, text=True, env=environment)
-    if done.returncode:
-        print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
-        raise SystemExit(f"worker {name} {settings} failed with exit code {done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return speed.run_json_worker(argv, settings, dumps)
 
 
 def gib(size):

@@ -326,19 +326,9 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
         "--warmup", str(args.warmup), "--steps", str(args.steps),
     ]  # fmt: skip
     started = time.perf_counter()
-    kernels, fold, recompute = settings
-    environment = {
-        **os.environ,
-        "KERAS_STW_FUSED_KERNELS": kernels,
-        "KERAS_STW_FOLD_CONVOLUTIONS": fold,
-        "KERAS_STW_RECOMPUTE_BLOCKS": recompute,
-    }
-    done = subprocess.run(argv, capture_output=True, text=True, env=environment)
-    if done.returncode:
-        print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
-        raise SystemExit(f"worker {worker} failed with exit code {done.returncode}")
-    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = run_json_worker(argv, settings)
     elapsed = time.perf_counter() - started
+    kernels, fold, recompute = settings
     print(
         f"# {worker} ({backbone}, kernels {kernels}, fold {fold}, recompute {recompute}): "
         f"{elapsed:.0f} s: {rows}",
@@ -346,6 +336,25 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
         flush=True,
     )
     return rows
+
+
+def run_json_worker(argv, settings, environment=None):
+    """Runs the worker command `argv` with the `(kernels, fold, recompute)` settings as
+    keras-stw's environment variables (and `environment` added), and returns the JSON of
+    its last output line; a failed worker's output is printed and ends the run."""
+    kernels, fold, recompute = settings
+    environment = {
+        **os.environ,
+        "KERAS_STW_FUSED_KERNELS": kernels,
+        "KERAS_STW_FOLD_CONVOLUTIONS": fold,
+        "KERAS_STW_RECOMPUTE_BLOCKS": recompute,
+        **(environment or {}),
+    }
+    done = subprocess.run(argv, capture_output=True, text=True, env=environment)
+    if done.returncode:
+        print(done.stdout[-3000:], done.stderr[-6000:], file=sys.stderr)
+        raise SystemExit(f"worker {argv[3]} {settings} failed with exit code {done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 # What each row is timed as: the keys of a worker's results, their table headers and
