@@ -16,7 +16,7 @@ def environment_without(packages, directory, **variables):
 
     Args:
         packages: list of top-level package names, e.g. `["tensorflow"]`.
-        directory: an empty directory to write the stand-in packages into.
+        directory: a directory; the stand-in packages go into a new folder in it.
         **variables: more environment variables for the process.
 
     Returns:
@@ -29,8 +29,10 @@ def environment_without(packages, directory, **variables):
     # ImportError: tensorflow is not installed on this machine (test).
     ```
     """
+    directory = pathlib.Path(directory) / f"without_{'_'.join(packages)}"
+    directory.mkdir()
     for package in packages:
-        stand_in = pathlib.Path(directory) / package
+        stand_in = directory / package
         stand_in.mkdir()
         (stand_in / "__init__.py").write_text(
             f'raise ImportError("{package} is not installed on this machine (test).")\n'

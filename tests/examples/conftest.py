@@ -28,8 +28,7 @@ def program(tmp_path_factory):
     """
     environment = dict(os.environ)
     if keras.backend.backend() != "tensorflow":
-        directory = tmp_path_factory.mktemp("no_tensorflow")
-        environment = environment_without(["tensorflow"], directory)
+        environment = environment_without(["tensorflow"], tmp_path_factory.mktemp("programs"))
 
     def command(name, *args):
         return [sys.executable, str(REPO / "examples" / name), *map(str, args)], environment

@@ -268,9 +268,9 @@ class WithoutTensorFlowTest(TestCase):
         # installed. TensorFlow's own backend cannot run so: under it, JAX runs this.
         backend = keras.backend.backend()
         backend = "jax" if backend == "tensorflow" else backend
-        directory = os.path.join(self.get_temp_dir(), "no_tensorflow")
-        os.makedirs(directory)
-        environment = environment_without(["tensorflow"], directory, KERAS_BACKEND=backend)
+        environment = environment_without(
+            ["tensorflow"], self.get_temp_dir(), KERAS_BACKEND=backend
+        )
         result = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(WITHOUT_TENSORFLOW), self.get_temp_dir()],
             capture_output=True,

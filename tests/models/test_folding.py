@@ -79,15 +79,13 @@ class RecomputeBlocksTest(TestCase):
             self.assertIsNotNone(folding.call_folded(model, clips, training=True))
 
     def test_a_model_recomputes_its_blocks_where_jax_cannot_be_imported(self):
-        directory = os.path.join(self.get_temp_dir(), "no_jax")
-        os.makedirs(directory)
         variables = {"KERAS_BACKEND": "torch", "KERAS_STW_RECOMPUTE_BLOCKS": "on"}
         done = subprocess.run(
             [sys.executable, "-c", WITHOUT_JAX],
             capture_output=True,
             text=True,
             timeout=300,
-            env=environment_without(["jax"], directory, **variables),
+            env=environment_without(["jax"], self.get_temp_dir(), **variables),
         )
         self.assertEqual(done.returncode, 0, done.stderr[-3000:])
 
