@@ -29,7 +29,6 @@ Example:
 """
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -71,12 +70,12 @@ def main(argv=None) -> dict | None:
     args = parse_args(argv)
     cli.check_flags(args, FLAG_RANGES)
     multi_host, launch = cli.launch_settings(args)
-    processes, scope = training.Processes(0, 1), contextlib.nullcontext()
+    # One process; under TensorFlow's workers, the scores are gathered in their scope.
+    processes, parallel = training.Processes(0, 1), training.DataParallel(1, "one process")
     if multi_host and keras.backend.backend() == "tensorflow":
-        # The workers of `TF_CONFIG`; the scores are gathered in their strategy's scope.
+        # The workers of `TF_CONFIG`.
         parallel = training.data_parallel(True, **launch)
         processes = training.Processes(parallel.process_index, parallel.process_count)
-        scope = parallel.scope
     elif multi_host and keras.backend.backend() == "jax":
         processes = training.start_multi_host(**launch)
     elif multi_host:
@@ -114,7 +113,7 @@ def main(argv=None) -> dict | None:
         if specs[-1].sampling == "dense":
             recipe += f", frame interval {specs[-1].frame_interval}"
         print(f"{path}: {num_frames} frames of {image_size}x{image_size}, {recipe}")
-    with scope:
+    with parallel.scope:
         training.check_same_on_every_process(
             "list of videos (a digest of every path and label)",
             _digest(records),
@@ -131,7 +130,7 @@ def main(argv=None) -> dict | None:
         engine=args.engine,
         workers=args.workers,
     )
-    with scope:
+    with parallel.scope:
         scores = training.gather_rows(part)
     if processes.process_index != 0:
         print(f"Scored {len(part)} of {len(records)} videos; process 0 writes the metrics.")

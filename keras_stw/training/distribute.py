@@ -41,22 +41,31 @@ class DataParallel:
     """What `data_parallel` set up.
 
     Args:
-        scope: context manager to build and compile the model in.
         num_replicas: int. Devices the batch is split over (all hosts).
         description: str. A line for the log.
         process_index: int. This process; process `0` writes the run's files.
             Defaults to `0`.
         process_count: int. Processes of the run. Defaults to `1`.
-        strategy: the `tf.distribute` strategy `feed` prepares the data for; `None`
-            on JAX.
+        strategy: the `tf.distribute` strategy to build the model in and `feed`
+            prepares the data for; `None` on JAX.
     """
 
-    scope: contextlib.AbstractContextManager
     num_replicas: int
     description: str
     process_index: int = 0
     process_count: int = 1
     strategy: object = None
+
+    @property
+    def scope(self) -> contextlib.AbstractContextManager:
+        """The context to build, compile and restore the model in: the strategy's scope,
+        or nothing to enter on JAX.
+
+        Example:
+        >>> with parallel.scope:
+        ...     model = keras_stw.STWResNet50(num_frames=8)
+        """
+        return contextlib.nullcontext() if self.strategy is None else self.strategy.scope()
 
     def feed(self, dataset, batch_size: int):
         """`dataset`, this process's slice of every global batch, as `fit` takes it.
@@ -161,15 +170,12 @@ def data_parallel(
         names = [f"{d.platform}:{d.id}" for d in devices]
         processes = f" in {jax.process_count()} processes" if multi_host else ""
         if len(devices) == 1:
-            return DataParallel(
-                contextlib.nullcontext(), 1, f"one device, no distribution needed: {names}"
-            )
+            return DataParallel(1, f"one device, no distribution needed: {names}")
         # Each process feeds its own slice of every batch: Keras must not shard it again.
         keras.distribution.set_distribution(
             keras.distribution.DataParallel(devices=names, auto_shard_dataset=False)
         )
         return DataParallel(
-            contextlib.nullcontext(),
             len(devices),
             f"keras.distribution.DataParallel over {len(devices)} device(s){processes}, "
             f"this is process {jax.process_index()}: {names}",
@@ -198,7 +204,6 @@ def data_parallel(
         # Each worker makes its slice of every global batch and feeds it to its own
         # replicas (`DataParallel.feed`); in one process tf.distribute splits the batch.
         return DataParallel(
-            _StrategyScope(strategy),
             strategy.num_replicas_in_sync,
             f"{name} over {strategy.num_replicas_in_sync} replica(s), "
             f"this is process {process_index()}",
@@ -235,21 +240,6 @@ def distribute_slices(strategy, dataset, replica_batch_size: int):
     if len(local_replicas) > 1:
         dataset = dataset.rebatch(replica_batch_size)
     return strategy.distribute_datasets_from_function(lambda context: dataset)
-
-
-class _StrategyScope(contextlib.AbstractContextManager):
-    """`strategy.scope()` that can be entered more than once (`with parallel.scope:`)."""
-
-    def __init__(self, strategy):
-        self.strategy = strategy
-        self._entered = []
-
-    def __enter__(self):
-        self._entered.append(self.strategy.scope())
-        return self._entered[-1].__enter__()
-
-    def __exit__(self, *exception):
-        return self._entered.pop().__exit__(*exception)
 
 
 def process_index() -> int:

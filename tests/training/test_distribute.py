@@ -1,6 +1,5 @@
 """`data_parallel`: the backend's own data parallelism, compiled once."""
 
-import contextlib
 import logging
 import os
 import pathlib
@@ -48,9 +47,7 @@ def test_data_parallel_over_the_local_devices(caplog):
     "process_count, shard", [(1, {}), (2, {"shard_index": 1, "shard_count": 2})]
 )
 def test_a_process_makes_its_slice_of_every_batch(process_count, shard):
-    parallel = training.DataParallel(
-        contextlib.nullcontext(), 2, "", process_count - 1, process_count
-    )
+    parallel = training.DataParallel(2, "", process_count - 1, process_count)
     assert parallel.shard == shard
 
 
