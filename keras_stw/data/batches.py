@@ -150,10 +150,8 @@ class ClipBatches:
         start = index * self.batch_size
         stop = start + self.batch_size if self.repeat else min(start + self.batch_size, count)
         clips, labels, errors = [], [], []
-        size = stop - start
-        begin = start + self.shard_index * size // self.shard_count
-        end = start + (self.shard_index + 1) * size // self.shard_count
-        for position in range(begin, end):
+        shard = contiguous_part(range(start, stop), self.shard_index, self.shard_count)
+        for position in shard:
             clip, label, messages = self._clip_at(position)
             errors += messages
             if clip is not None:
@@ -216,6 +214,28 @@ class ClipBatches:
                 )
             record = dataclasses.replace(record, total_frames=self._frame_counts[record.path])
         return self.spec.load(record, seed, self.threads)
+
+
+def contiguous_part(items, index: int, count: int):
+    """Part `index` of `count` of `items`, contiguous and split as evenly as can be.
+
+    Part `p` of `P` is items `p * n // P` to `(p + 1) * n // P` of `n`: the parts in
+    order are `items` again. A process's part of a list of videos, or of every batch.
+
+    Args:
+        items: a sequence (a list, a `range`).
+        index: int. The part, `0` to `count - 1`.
+        count: int. Parts in all.
+
+    Returns:
+        The slice of `items`.
+
+    Example:
+    >>> contiguous_part([0, 1, 2, 3, 4], 1, 2)
+    [2, 3, 4]
+    """
+    n = len(items)
+    return items[index * n // count : (index + 1) * n // count]
 
 
 def bookkeeping(batch: dict) -> dict:

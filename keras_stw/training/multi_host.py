@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import keras
 
+from keras_stw.data.batches import contiguous_part
+
 # Where each setting is read from when its argument is not given.
 ENVIRONMENT = {
     "coordinator_address": "JAX_COORDINATOR_ADDRESS",
@@ -42,10 +44,9 @@ class Processes:
     process_count: int
 
     def part(self, items: Sequence) -> Sequence:
-        """This process's contiguous part of `items`, split as evenly as can be.
-
-        Process `p` of `P` takes items `p * n // P` to `(p + 1) * n // P` of `n`:
-        the parts of the processes in order are `items` again.
+        """This process's contiguous part of `items`, split as evenly as can be
+        (`keras_stw.data.batches.contiguous_part`): the parts of the processes in order
+        are `items` again.
 
         Args:
             items: a sequence, the same on every process.
@@ -57,8 +58,7 @@ class Processes:
         >>> Processes(process_index=1, process_count=2).part([0, 1, 2, 3, 4])
         [2, 3, 4]
         """
-        n, p, count = len(items), self.process_index, self.process_count
-        return items[p * n // count : (p + 1) * n // count]
+        return contiguous_part(items, self.process_index, self.process_count)
 
 
 def start_multi_host(
