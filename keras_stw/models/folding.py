@@ -114,9 +114,9 @@ def _is_relu(operation):
     if isinstance(operation, keras.layers.ReLU):
         config = operation.get_config()
         return not (config["max_value"] or config["negative_slope"] or config["threshold"])
-    return isinstance(operation, keras.layers.Activation) and operation.activation in (
-        keras.activations.relu,
-        keras.activations.get("relu"),
+    return (
+        isinstance(operation, keras.layers.Activation)
+        and operation.activation is keras.activations.relu
     )
 
 

@@ -140,3 +140,17 @@ class RecomputedResidualsTest(TestCase):
         masks = re.compile(r"^bool\[[\d,]+\] output of gt .*\(relu\)$", re.MULTILINE)
         self.assertLen(masks.findall(self._saved_residuals(model, clips, "off")), 25)
         self.assertEmpty(masks.findall(self._saved_residuals(model, clips, "on")))
+
+
+@pytest.mark.parametrize(
+    "layer, plain",
+    [
+        (keras.layers.Activation("relu"), True),
+        (keras.layers.ReLU(), True),
+        (keras.layers.ReLU(max_value=6.0), False),
+        (keras.layers.ReLU(negative_slope=0.1), False),
+        (keras.layers.Activation("gelu"), False),
+    ],
+)
+def test_only_plain_relu_layers_take_the_gradient_from_their_output(layer, plain):
+    assert folding._is_relu(layer) is plain
