@@ -78,11 +78,8 @@ def call_folded(model, inputs, training=None):
     `KERAS_STW_RECOMPUTE_BLOCKS=on`, the pair's backward pass computes the block's output
     again from the block's input instead of keeping it: through the kernels where they
     run, under `keras.remat` elsewhere. Both are off by default."""
-    fold = (
-        keras.backend.backend() == "jax"
-        and dispatch.get_fused_kernels() != "off"
-        and dispatch.folding_enabled()
-    )
+    on_jax = keras.backend.backend() == "jax"
+    fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model)
     if not (fold or recompute) or not pairs:
@@ -91,9 +88,9 @@ def call_folded(model, inputs, training=None):
     convs = {id(conv) for _, conv in pairs}
 
     def run(operation):
-        call = operation_fn(operation, training=training)
-        if keras.backend.backend() == "jax" and _is_relu(operation):
+        if on_jax and _is_relu(operation):
             return lambda inputs, **kwargs: _output_relu(operation, inputs)
+        call = operation_fn(operation, training=training)
         if isinstance(operation, Functional) and folding_pairs(operation):
             return lambda inputs, **kwargs: graph.run_graph(operation, inputs, run)
         if id(operation) in blocks:
