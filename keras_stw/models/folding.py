@@ -12,7 +12,8 @@ the block's output is not kept:
   kernel runs, the block's kernel and XLA's product behind one gradient that keeps `x` and
   runs the block's kernel again in the backward pass; elsewhere (any backend, the
   `keras.ops` path) the two layers under `keras.remat`.
-Under JAX it also runs the model's ReLU layers so that their gradient reads their output
+Whenever a model trains under JAX, whether or not its pairs do either, `call_folded` also
+runs the model's ReLU layers so that their gradient reads their output
 (`keras_stw.kernels.output_relu`): XLA then keeps a residual block's output alone for the
 backward pass, not its sum before the ReLU as well (2.1 GiB of STW-ResNet-50's training
 step at batch 64 on an H100).
@@ -71,7 +72,8 @@ def folding_pairs(model):
 
 def call_folded(model, inputs, training=None):
     """`model(inputs)` with each temporal block and the convolution that reads it run as one
-    pair, or `None` where neither way of pairing them is switched on.
+    pair, and under JAX, when the model trains, with ReLUs whose gradient reads their output;
+    `None` where none of this applies (the model then runs as Keras runs it).
 
     A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
     GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
@@ -81,18 +83,19 @@ def call_folded(model, inputs, training=None):
     on_jax = keras.backend.backend() == "jax"
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
-    pairs = folding_pairs(model)
-    if not (fold or recompute) or not pairs:
+    pairs = folding_pairs(model) if fold or recompute else []
+    output_relus = on_jax and bool(training)
+    if not (pairs or output_relus):
         return None
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
 
     def run(operation):
-        if on_jax and _is_relu(operation):
+        if output_relus and _is_relu(operation):
             return lambda inputs, **kwargs: _output_relu(operation, inputs)
-        call = operation_fn(operation, training=training)
-        if isinstance(operation, Functional) and folding_pairs(operation):
+        if isinstance(operation, Functional) and (output_relus or folding_pairs(operation)):
             return lambda inputs, **kwargs: graph.run_graph(operation, inputs, run)
+        call = operation_fn(operation, training=training)
         if id(operation) in blocks:
             return lambda inputs, **kwargs: _Unrun(operation, call, inputs)
         if id(operation) in convs:

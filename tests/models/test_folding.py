@@ -1,5 +1,6 @@
 """A video model that recomputes its temporal blocks in the backward pass trains to the same
-weights, keeps none of the blocks' outputs for it, and infers as before.
+weights, keeps none of the blocks' outputs for it, and infers as before; under JAX, a
+training step keeps no ReLU's mask.
 
 `KERAS_STW_RECOMPUTE_BLOCKS=on` runs each temporal block and the convolution that reads it
 under `keras.remat` here, where the fused kernels do not run (`keras_stw.models.folding`);
@@ -78,6 +79,15 @@ class RecomputeBlocksTest(TestCase):
             self.assertIsNone(folding.call_folded(model, clips, training=False))
             self.assertIsNotNone(folding.call_folded(model, clips, training=True))
 
+    def test_training_runs_keras_graph_but_under_jax(self):
+        # Under JAX, training runs the graph with ReLUs whose gradient reads their output.
+        model = _model()
+        clips = self.random_clips(clips=1, num_frames=4, size=32)
+        with _recompute("off"):
+            self.assertIsNone(folding.call_folded(model, clips, training=False))
+            trained = folding.call_folded(model, clips, training=True)
+        self.assertEqual(trained is not None, keras.backend.backend() == "jax")
+
     def test_a_model_recomputes_its_blocks_where_jax_cannot_be_imported(self):
         variables = {"KERAS_BACKEND": "torch", "KERAS_STW_RECOMPUTE_BLOCKS": "on"}
         done = subprocess.run(
@@ -95,7 +105,7 @@ class RecomputeBlocksTest(TestCase):
 
 
 @pytest.mark.jax_only
-class RecomputedResidualsTest(TestCase):
+class SavedResidualsTest(TestCase):
     @staticmethod
     def _saved_residuals(model, clips, setting):
         """What `jax.ad_checkpoint.print_saved_residuals` lists for one training step."""
@@ -136,10 +146,14 @@ class RecomputedResidualsTest(TestCase):
         # A ReLU's gradient masks by its output, which the next layer keeps anyway; on the
         # GPU, XLA kept each residual block's sum before the ReLU for a mask by its input.
         clips = np.float32(self.random_clips(clips=2, num_frames=4, size=32))
-        model = _model()
         masks = re.compile(r"^bool\[[\d,]+\] output of gt .*\(relu\)$", re.MULTILINE)
-        self.assertLen(masks.findall(self._saved_residuals(model, clips, "off")), 25)
-        self.assertEmpty(masks.findall(self._saved_residuals(model, clips, "on")))
+        for temporal_block in ("stw", None):
+            model = _model(temporal_block)
+            for setting in ("off", "on"):
+                self.assertEmpty(masks.findall(self._saved_residuals(model, clips, setting)))
+            # Keras's own run of the graph keeps a mask for each of the 25 ReLUs.
+            with mock.patch.object(folding, "call_folded", return_value=None):
+                self.assertLen(masks.findall(self._saved_residuals(model, clips, "off")), 25)
 
 
 @pytest.mark.parametrize(
