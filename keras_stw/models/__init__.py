@@ -1,7 +1,7 @@
 """The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
 from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
-from keras_stw.models.folding import folding_pairs
+from keras_stw.models.folding import folding_pairs, residual_relus
 from keras_stw.models.preset import from_preset, save_to_preset
 from keras_stw.models.registry import (
     ModelInfo,
@@ -42,6 +42,7 @@ __all__ = [
     "model_info",
     "register_family",
     "register_model",
+    "residual_relus",
     "save_to_preset",
     "video_resnet",
 ]

@@ -142,18 +142,33 @@ class SavedResidualsTest(TestCase):
             # the `keras.ops` path are not either).
             self.assertLessEqual(self._saved_elements(model, clips, "on"), kept - block_outputs)
 
-    def test_the_backward_pass_keeps_no_relu_mask(self):
-        # A ReLU's gradient masks by its output, which the next layer keeps anyway; on the
-        # GPU, XLA kept each residual block's sum before the ReLU for a mask by its input.
+    def test_the_backward_pass_keeps_no_residual_relu_mask(self):
+        # A residual ReLU's gradient masks by its output, which the next block keeps anyway;
+        # on the GPU, XLA kept each residual block's sum before the ReLU for a mask by it.
         clips = np.float32(self.random_clips(clips=2, num_frames=4, size=32))
         masks = re.compile(r"^bool\[[\d,]+\] output of gt .*\(relu\)$", re.MULTILINE)
         for temporal_block in ("stw", None):
             model = _model(temporal_block)
+            self.assertLen(folding.residual_relus(model), 8)
             for setting in ("off", "on"):
-                self.assertEmpty(masks.findall(self._saved_residuals(model, clips, setting)))
+                kept = masks.findall(self._saved_residuals(model, clips, setting))
+                self.assertLen(kept, 25 - 8)
             # Keras's own run of the graph keeps a mask for each of the 25 ReLUs.
             with mock.patch.object(folding, "call_folded", return_value=None):
                 self.assertLen(masks.findall(self._saved_residuals(model, clips, "off")), 25)
+
+
+@pytest.mark.parametrize(
+    "backbone, depth, blocks", [("keras", 50, 16), ("keras_cv", 26, 8), ("keras_hub", 26, 8)]
+)
+def test_the_residual_relus_are_the_blocks_outputs(backbone, depth, blocks):
+    options = {"base_width": 8} if backbone == "keras_cv" else {}
+    model = keras_stw.video_resnet(
+        "stw", num_frames=4, num_classes=3, image_shape=(32, 32, 3), depth=depth,
+        backbone=backbone, **options,
+    )  # fmt: skip
+    relus = folding.residual_relus(model)
+    assert len(relus) == blocks and all(relu.name.endswith("_out") for relu in relus)
 
 
 @pytest.mark.parametrize(
