@@ -18,7 +18,7 @@ runs the ReLU after each residual sum so that its gradient reads its output
 backward pass, not its sum before the ReLU as well (1.6 GiB of STW-ResNet-50's training
 step at batch 64 on an H100). The other ReLUs keep `jax.nn.relu`: where XLA would rather
 recompute a ReLU's output than keep it (the stem's, before the max pool), the output-masked
-ReLU made it keep 0.77 GiB more.
+ReLU made it keep 0.76 GiB more.
 The model's layers, weights and saved files are unchanged; where a pair does neither, both
 layers run as usual.
 """
