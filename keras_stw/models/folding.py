@@ -15,7 +15,7 @@ the block's output is not kept:
 Whenever a model trains under JAX, whether or not its pairs do either, `call_folded` also
 runs the ReLU after each residual sum so that its gradient reads its output
 (`keras_stw.kernels.output_relu`): XLA then keeps a residual block's output alone for the
-backward pass, not its sum before the ReLU as well (1.6 GiB of STW-ResNet-50's training
+backward pass, not its sum before the ReLU as well (2.3 to 2.4 GiB of STW-ResNet-50's training
 step at batch 64 on an H100). The other ReLUs keep `jax.nn.relu`: where XLA would rather
 recompute a ReLU's output than keep it (the stem's, before the max pool), the output-masked
 ReLU made it keep 0.76 GiB more.
