@@ -104,9 +104,8 @@ def residual_relus(model):
 
 def call_folded(model, inputs, training=None):
     """`model(inputs)` with each temporal block and the convolution that reads it run as one
-    pair, and under JAX, when the model trains, with its residual ReLUs' gradient read from
-    their output (`residual_relus`);
-    `None` where none of this applies (the model then runs as Keras runs it).
+    pair and, when the model trains under JAX, its residual ReLUs' gradient read from their
+    output (`residual_relus`); `None` where none of this applies, and Keras runs the model.
 
     A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
     GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
@@ -117,12 +116,11 @@ def call_folded(model, inputs, training=None):
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model) if fold or recompute else []
-    relus = residual_relus(model) if on_jax and training else []
+    relus = {id(relu) for relu in residual_relus(model)} if on_jax and training else set()
     if not (pairs or relus):
         return None
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
-    relus = {id(relu) for relu in relus}
 
     def run(operation):
         if id(operation) in relus:

@@ -210,8 +210,8 @@ class VideoResNet(keras.Model):
     def call(self, inputs, training=None, mask=None):
         # Each temporal block and the 1x1 convolution that reads it may run as a pair that
         # does not keep the block's output: folded into one kernel, or recomputed in the
-        # backward pass (both are off by default). Under JAX, training also runs the ReLUs
-        # with a gradient that reads their output (`keras_stw.models.folding`).
+        # backward pass (both are off by default). Under JAX, training also runs the residual
+        # ReLUs with a gradient that reads their output (`keras_stw.models.folding`).
         outputs = folding.call_folded(self, inputs, training)
         if outputs is None:
             return super().call(inputs, training=training, mask=mask)

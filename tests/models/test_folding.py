@@ -1,6 +1,6 @@
 """A video model that recomputes its temporal blocks in the backward pass trains to the same
 weights, keeps none of the blocks' outputs for it, and infers as before; under JAX, a
-training step keeps no ReLU's mask.
+training step keeps no residual ReLU's mask.
 
 `KERAS_STW_RECOMPUTE_BLOCKS=on` runs each temporal block and the convolution that reads it
 under `keras.remat` here, where the fused kernels do not run (`keras_stw.models.folding`);
@@ -79,8 +79,8 @@ class RecomputeBlocksTest(TestCase):
             self.assertIsNone(folding.call_folded(model, clips, training=False))
             self.assertIsNotNone(folding.call_folded(model, clips, training=True))
 
-    def test_training_runs_keras_graph_but_under_jax(self):
-        # Under JAX, training runs the graph with ReLUs whose gradient reads their output.
+    def test_training_runs_the_graph_itself_only_under_jax(self):
+        # Under JAX, training runs the residual ReLUs with a gradient that reads their output.
         model = _model()
         clips = self.random_clips(clips=1, num_frames=4, size=32)
         with _recompute("off"):
