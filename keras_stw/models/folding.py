@@ -58,18 +58,7 @@ def folding_pairs(model):
     >>> block.name, conv.name
     ('stage2_block1_temporal', 'v2_stack_0_block1_1_conv')
     """
-    if "_keras_stw_folding_pairs" not in model.__dict__:
-        pairs = []
-        for layer in model.layers:
-            if isinstance(layer, Functional):
-                pairs += folding_pairs(layer)
-            elif hasattr(layer, "fused_weights"):
-                node = graph.layer_node(layer, model)
-                consumers = graph.consumer_nodes(node.outputs[0], model)
-                if len(consumers) == 1 and isinstance(consumers[0].operation, keras.layers.Conv2D):
-                    pairs.append((layer, consumers[0].operation))
-        model.__dict__["_keras_stw_folding_pairs"] = pairs
-    return model.__dict__["_keras_stw_folding_pairs"]
+    return _found_in_graph(model, "_keras_stw_folding_pairs", _folding_pair)
 
 
 def residual_relus(model):
@@ -89,17 +78,42 @@ def residual_relus(model):
     >>> [layer.name for layer in keras_stw.models.residual_relus(model)][:2]
     ['v2_stack_0_block1_out', 'v2_stack_0_block2_out']
     """
-    if "_keras_stw_residual_relus" not in model.__dict__:
-        relus = []
+    return _found_in_graph(model, "_keras_stw_residual_relus", _residual_relu)
+
+
+def _found_in_graph(model, cache_key, find):
+    """What `find(layer, model)` returns for the layers of functional `model` and of its
+    nested functional models, in graph order, leaving out `None`; cached on each model
+    under `cache_key`."""
+    if cache_key not in model.__dict__:
+        found = []
         for layer in model.layers:
             if isinstance(layer, Functional):
-                relus += residual_relus(layer)
-            elif _is_relu(layer):
-                (inputs,) = graph.layer_node(layer, model).input_tensors
-                if isinstance(graph.producer_node(inputs).operation, keras.layers.Add):
-                    relus.append(layer)
-        model.__dict__["_keras_stw_residual_relus"] = relus
-    return model.__dict__["_keras_stw_residual_relus"]
+                found += _found_in_graph(layer, cache_key, find)
+            elif (item := find(layer, model)) is not None:
+                found.append(item)
+        model.__dict__[cache_key] = found
+    return model.__dict__[cache_key]
+
+
+def _folding_pair(layer, model):
+    """`(layer, conv)` if `layer` is a temporal layer whose output only `conv`, a `Conv2D`,
+    reads in `model`; else `None`."""
+    if not hasattr(layer, "fused_weights"):
+        return None
+    consumers = graph.consumer_nodes(graph.layer_node(layer, model).outputs[0], model)
+    if len(consumers) == 1 and isinstance(consumers[0].operation, keras.layers.Conv2D):
+        return layer, consumers[0].operation
+    return None
+
+
+def _residual_relu(layer, model):
+    """`layer` if it is a plain ReLU layer that reads an `Add`'s output in `model`; else
+    `None`."""
+    if not _is_relu(layer):
+        return None
+    (inputs,) = graph.layer_node(layer, model).input_tensors
+    return layer if isinstance(graph.producer_node(inputs).operation, keras.layers.Add) else None
 
 
 def call_folded(model, inputs, training=None):
