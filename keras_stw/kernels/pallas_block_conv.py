@@ -9,15 +9,19 @@ GPU's L2 cache) and multiplies each chunk into a float32 accumulator on the tens
 Each frame of `x` comes from memory about once, and `y` never goes there: the block costs
 the convolution little more than its own read of `x`.
 
-The backward pass keeps `x` (not `y`, which the convolution would otherwise keep for its
+Its backward pass keeps `x` (not `y`, which the convolution would otherwise keep for its
 weight gradient): it recomputes `y` with the block's one-pass kernel and takes the
 gradients of the block kernel and of the matrix product (XLA's).
 
-With `product="xla"` the forward pass runs the block's own kernel and XLA's matrix product
-(cuBLAS) instead of the Triton product: `y` is written and read once, then dropped, and
-the backward pass is the same, so the pair still keeps only `x`. The recomputation waits
-for the upstream gradient behind an optimization barrier, so that XLA neither merges it
-with the forward pass's block (which would keep `y` after all) nor runs it early.
+With `product="xla"` the forward pass runs the block's own kernel (which also writes the
+gate's value per pixel, as for the block alone) and XLA's matrix product (cuBLAS)
+instead of the Triton product: `y` is written and read once, then dropped, so the pair
+keeps only `x` and the gates. Its backward pass takes the product's input gradient
+first; then the block's backward kernel, which reads `x` anyway, writes `y` again beside
+`dx`, and `y` gives the product's kernel gradient. That is one more write of `y` instead
+of a second forward pass (a read of `x` and a write of `y`), and it cannot run before the
+upstream gradient exists, so XLA neither merges it with the forward pass nor runs it
+early.
 
 What is computed is `TemporalBlockSpec`'s block followed by a matrix product; the tests
 compare it with the layers' `keras.ops` code and `keras.ops.conv` through Pallas's
@@ -98,18 +102,35 @@ def _block_conv(x, scale, taps, bias, kernel, spec, interpret, product):
 
 
 def _block_conv_fwd(x, scale, taps, bias, kernel, spec, interpret, product):
+    if product == "xla":
+        y, saved = pallas_temporal_block.block_forward(
+            x, scale, taps, bias, spec, interpret, output_again=True
+        )
+        return matmul(y, kernel), (saved, scale, taps, bias, kernel)
     outputs = _block_conv(x, scale, taps, bias, kernel, spec, interpret, product)
-    return outputs, (x, scale, taps, bias, kernel)
+    return outputs, ({"x": x}, scale, taps, bias, kernel)
 
 
 def _block_conv_bwd(spec, interpret, product, residuals, upstream):
+    saved, scale, taps, bias, kernel = residuals
+    if product == "xla":
+        # The product's input gradient first; then one pass of the block's backward
+        # kernel writes both `dx` and `y` again, and `y` gives the kernel's gradient.
+        dy = jnp.einsum("ntpf,cf->ntpc", upstream, kernel)
+        dx, weight_grads, y = pallas_temporal_block.block_backward(
+            saved, dy, scale, taps, bias, spec, interpret, output_again=True
+        )
+        return dx, *weight_grads, jnp.einsum("ntpc,ntpf->cf", y, upstream)
+
     def unfused(x, scale, taps, bias, kernel):
         y = pallas_temporal_block.temporal_block(x, scale, taps, bias, spec, interpret)
         return matmul(y, kernel)
 
     # `y` is recomputed here, once the upstream gradient exists; the product's own
     # output is unused, and XLA drops it.
-    residuals, upstream = jax.lax.optimization_barrier((residuals, upstream))
+    residuals, upstream = jax.lax.optimization_barrier(
+        ((saved["x"], scale, taps, bias, kernel), upstream)
+    )
     _, pullback = jax.vjp(unfused, *residuals)
     return pullback(upstream)
 

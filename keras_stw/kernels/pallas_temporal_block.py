@@ -115,32 +115,81 @@ def _temporal_block(x, scale, taps, bias, spec, interpret):
 
 
 def _temporal_block_fwd(x, scale, taps, bias, spec, interpret):
-    """The output, and what the backward pass reads: `x` and the gate's values for a block
-    with a gate, `x` for a shift with a scale, nothing for a plain shift (TSM)."""
-    params = pack_weights(scale, taps, bias)
-    outputs = ("y", "gates") if spec.gate else ("y",)
-    y, *gates = _launch(_forward_kernel, {"x": x}, outputs, params, spec, interpret)
-    saved = {"x": x, "gates": gates[0]} if spec.gate else {"x": x} if spec.scale else {}
-    return y, (saved, params, scale, taps, bias)
+    y, saved = block_forward(x, scale, taps, bias, spec, interpret)
+    return y, (saved, scale, taps, bias)
 
 
 def _temporal_block_bwd(spec, interpret, residuals, dy):
-    saved, params, scale, taps, bias = residuals
-    arrays = {**saved, "dy": dy}
-    if not saved:  # A plain shift: no weights, and dy shifted back is all it needs.
-        (dx,) = _launch(_backward_kernel, arrays, ("dx",), params, spec, interpret)
-        return dx, jnp.zeros_like(scale), jnp.zeros_like(taps), jnp.zeros_like(bias)
-    dx, partials = _launch(_backward_kernel, arrays, ("dx", "partials"), params, spec, interpret)
-    grads = jnp.sum(partials, axis=(0, 1))
-    return (
-        dx,
-        grads[0].astype(scale.dtype),
-        grads[1:4].astype(taps.dtype),
-        grads[4, 0].astype(bias.dtype),
-    )
+    saved, scale, taps, bias = residuals
+    dx, grads, _ = block_backward(saved, dy, scale, taps, bias, spec, interpret)
+    return dx, *grads
 
 
 _temporal_block.defvjp(_temporal_block_fwd, _temporal_block_bwd)
+
+
+def block_forward(x, scale, taps, bias, spec, interpret=False, output_again=False):
+    """The block's output, and what `block_backward` reads.
+
+    Args:
+        x: array `(clips, num_frames, pixels, channels)`.
+        scale, taps, bias: the block's weights, as `temporal_block` takes them.
+        spec: `TemporalBlockSpec`.
+        interpret: bool. Run through Pallas's interpreter (any device; for tests).
+        output_again: bool. Whether `block_backward` will write the output again (then
+            it reads `x` whatever the block).
+
+    Returns:
+        `(y, saved)`: `saved` holds `x` where the backward pass reads it (a block with
+        weights, or `output_again`) and the gate's values for a block with a gate (one
+        float32 per pixel and frame, which the kernel writes beside `y`); a plain shift
+        (TSM) needs nothing but the upstream gradient.
+    """
+    params = pack_weights(scale, taps, bias)
+    outputs = ("y", "gates") if spec.gate else ("y",)
+    y, *gates = _launch(_forward_kernel, {"x": x}, outputs, params, spec, interpret)
+    saved = {"x": x} if spec.gate or spec.scale or output_again else {}
+    if spec.gate:
+        saved["gates"] = gates[0]
+    return y, saved
+
+
+def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_again=False):
+    """The block's gradients, in one pass over `dy` and what `block_forward` saved.
+
+    With `output_again`, the same pass writes the block's output once more, from the `x`
+    and gate values it reads anyway: a caller that dropped `y` after the forward pass
+    (the block and the convolution that reads it, recomputing) gets it back for the
+    convolution's weight gradient for one more write, instead of a second forward pass
+    (a read of `x` and a write of `y`).
+
+    Args:
+        saved: dict, `block_forward`'s (with the same `output_again`).
+        dy: array like `x`, the upstream gradient.
+        scale, taps, bias: the block's weights, as `temporal_block` takes them.
+        spec: `TemporalBlockSpec`.
+        interpret: bool. Run through Pallas's interpreter (any device; for tests).
+        output_again: bool. Whether to write the block's output too.
+
+    Returns:
+        `(dx, (dscale, dtaps, dbias), y)`, with `y` `None` unless `output_again`.
+    """
+    params = pack_weights(scale, taps, bias)
+    weighted = spec.gate or spec.scale  # A plain shift has no weights to sum gradients for.
+    outputs = ("dx",) + (("y",) if output_again else ()) + (("partials",) if weighted else ())
+    arrays = {**saved, "dy": dy}
+    launched = _launch(_backward_kernel, arrays, outputs, params, spec, interpret)
+    results = dict(zip(outputs, launched, strict=True))
+    if weighted:
+        grads = jnp.sum(results["partials"], axis=(0, 1))
+        weight_grads = (
+            grads[0].astype(scale.dtype),
+            grads[1:4].astype(taps.dtype),
+            grads[4, 0].astype(bias.dtype),
+        )
+    else:
+        weight_grads = (jnp.zeros_like(scale), jnp.zeros_like(taps), jnp.zeros_like(bias))
+    return results["dx"], weight_grads, results.get("y")
 
 
 def pack_weights(scale, taps, bias):
@@ -328,21 +377,28 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
         return frames[index]
 
     for t in range(spec.num_frames):
-        current = frame(t)
-        y = zeros
-        if spec.shift:
-            y = tile.select(frame(t - 1), current, frame(t + 1))
-            if spec.scale:
-                y = y * scale
+        gate = None
         if spec.gate:
             logits = _gate_logits(
-                frame(t - 1), current, frame(t + 1), tap_previous, tap_same, tap_next
+                frame(t - 1), frame(t), frame(t + 1), tap_previous, tap_same, tap_next
             )
             gate = jax.nn.sigmoid(-(logits + bias))
-            y = y + current * gate
             if "gates" in refs:
                 tile.store(refs["gates"], t, gate)
-        tile.store(refs["y"], t, y)
+        tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
+
+
+def _output(tile, frame, t, scale, gate):
+    """`y` at frame `t` from the frames (`frame(t)` loads one, or zeros past the clip's
+    ends) and the gate's value at `t` (`None` without a gate)."""
+    y = jnp.zeros(tile.shape, jnp.float32)
+    if tile.spec.shift:
+        y = tile.select(frame(t - 1), frame(t), frame(t + 1))
+        if tile.spec.scale:
+            y = y * scale
+    if gate is not None:
+        y = y + frame(t) * gate
+    return y
 
 
 def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next):
@@ -355,8 +411,9 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
 
 
 def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
-    """Writes `dx`, and the weights' partial sums if `refs` has `"partials"` (`x` and the
-    gate's values are in `refs` where the block needs them)."""
+    """Writes `dx`, the weights' partial sums if `refs` has `"partials"`, and the block's
+    output again if it has `"y"` (`x` and the gate's values are in `refs` where the block
+    needs them)."""
     channels = refs["dy"].shape[-1]
     weights = _weights(refs["params"])
     block_start = pl.program_id(1) * tiles * pixels
@@ -380,7 +437,8 @@ def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
 
 
 def _backward_tile(tile, refs, weights, sums):
-    """Writes one tile's `dx` and returns `sums` with its weight-gradient terms added."""
+    """Writes one tile's `dx` (and `y`, if asked) and returns `sums` with its
+    weight-gradient terms added."""
     spec = tile.spec
     scale, tap_previous, tap_same, tap_next, _ = weights
     zeros = jnp.zeros(tile.shape, jnp.float32)
@@ -438,4 +496,6 @@ def _backward_tile(tile, refs, weights, sums):
             sums[3] += du * frame(t + 1)
             sums[4] += du
         tile.store(refs["dx"], t, dx)
+        if "y" in refs:
+            tile.store(refs["y"], t, _output(tile, frame, t, scale, gate(t) if spec.gate else None))
     return sums

@@ -9,9 +9,10 @@ the block's output is not kept:
   (`keras_stw.kernels.dispatch.folded_convolution`) that never writes the block's output
   (JAX on a GPU; `keras_stw.kernels.fold_reason`);
 - recomputed (`KERAS_STW_RECOMPUTE_BLOCKS=on`, when the model trains): where the block's
-  kernel runs, the block's kernel and XLA's product behind one gradient that keeps `x` and
-  runs the block's kernel again in the backward pass; elsewhere (any backend, the
-  `keras.ops` path) the two layers under `keras.remat`.
+  kernel runs, the block's kernel and XLA's product behind one gradient that keeps `x`
+  and the gates, and whose backward kernel writes the block's output again for the
+  product's gradient; elsewhere (any backend, the `keras.ops` path) the two layers under
+  `keras.remat`.
 Whenever a model trains under JAX, whether or not its pairs do either, `call_folded` also
 runs the ReLU after each residual sum so that its gradient reads its output
 (`keras_stw.kernels.output_relu`): XLA then keeps a residual block's output alone for the

@@ -109,7 +109,8 @@ class FoldedConvolutionParityTest(TestCase):
         for got, want in zip(folded, reference, strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
 
-    def test_bfloat16_forward_and_every_gradient_match_float32(self):
+    @parameterized.parameters("triton", "xla")
+    def test_bfloat16_forward_and_every_gradient_match_float32(self, product):
         # max |a - b| / max |b| against float32, for each output: under 1e-2, as for the
         # block's own kernel, or no more than 1.5x the error of the layers' own bfloat16
         # path (the gate's bias and the convolution's bias sum a bfloat16 gradient over
@@ -121,7 +122,7 @@ class FoldedConvolutionParityTest(TestCase):
         exact_conv.set_weights([np.float32(w) for w in conv.get_weights()])
         frames = keras.ops.cast(_frames(shape, seed=4), "bfloat16")
         upstream = _frames(shape, seed=5, channels_index=5).astype("float32")
-        folded = _outputs_and_gradients(layer, conv, frames, upstream, folded=True)
+        folded = _outputs_and_gradients(layer, conv, frames, upstream, True, product)
         unfolded = _outputs_and_gradients(layer, conv, frames, upstream, folded=False)
         frames32 = keras.ops.cast(frames, "float32")
         reference = _outputs_and_gradients(exact, exact_conv, frames32, upstream, folded=False)
@@ -129,6 +130,26 @@ class FoldedConvolutionParityTest(TestCase):
             scale = np.abs(want).max()
             error, layers_error = (np.abs(v - want).max() / scale for v in (got, layers_bf16))
             self.assertLess(error, max(1e-2, 1.5 * layers_error))
+
+    def test_the_recomputing_backward_pass_runs_no_second_forward_kernel(self):
+        # With XLA's product, the pair's backward pass takes the block's output back from
+        # the block's backward kernel (one more write) instead of running the forward
+        # kernel again (a read of `x` and a write of `y`): one kernel of each pass.
+        import jax
+
+        from keras_stw.kernels import pallas_temporal_block
+
+        shape = SHAPES[0]
+        layer, conv = _random_pair(layers.STWBlock, {}, shape, seed=6)
+        frames = _frames(shape, seed=7).astype("float32")
+        upstream = _frames(shape, seed=8, channels_index=5).astype("float32")
+        spy = mock.patch.object(
+            pallas_temporal_block, "_compiled", wraps=pallas_temporal_block._compiled
+        )
+        with spy as compiled, jax.disable_jit():
+            _outputs_and_gradients(layer, conv, frames, upstream, True, "xla")
+        kernels_run = [call.args[0].__name__ for call in compiled.call_args_list]
+        self.assertEqual(kernels_run, ["_forward_kernel", "_backward_kernel"])
 
     @parameterized.parameters("triton", "xla")
     def test_a_video_model_folds_its_blocks_and_keeps_its_outputs_and_gradients(self, product):

@@ -166,6 +166,39 @@ class FusedKernelParityTest(TestCase):
         self.assertEqual(sorted(frame_sized), sorted(expected[:kept]))
 
     @parameterized.named_parameters(
+        (f"{name}_{i}", layer_class, kwargs, shape)
+        for name, layer_class, kwargs in BLOCKS
+        if "then" not in name  # The sequential combinations run as two kernels.
+        for i, shape in enumerate(SHAPES)
+    )
+    def test_the_backward_pass_writes_the_output_again_when_asked(self, layer_class, kwargs, shape):
+        # The recomputing pair drops `y` after the forward pass and takes it back from
+        # the backward kernel (`output_again`): the forward kernel's values, and the
+        # same gradients as without it.
+        from keras_stw.kernels import dispatch, pallas_temporal_block
+
+        clips, num_frames, height, width, channels = shape
+        layer = _random_layer(layer_class, kwargs, shape, seed=15)
+        spec = layer.fused_spec(channels)
+        x = _frames(shape, seed=16).reshape(clips, num_frames, height * width, channels)
+        dy = _frames(shape, seed=17).reshape(x.shape)
+        weights = dispatch._kernel_weights(channels, **layer.fused_weights())
+        results = {}
+        for again in (False, True):
+            y, saved = pallas_temporal_block.block_forward(
+                x, *weights, spec, interpret=True, output_again=again
+            )
+            results[again] = pallas_temporal_block.block_backward(
+                saved, dy, *weights, spec, interpret=True, output_again=again
+            )
+        (dx, grads, none), (dx_again, grads_again, y_again) = results[False], results[True]
+        self.assertIsNone(none)
+        # The same arithmetic in another program: XLA may contract a product and a sum
+        # differently, so float32 rounding, not exact equality.
+        for got, want in zip((y_again, dx_again, *grads_again), (y, dx, *grads), strict=True):
+            self.assertAllClose(got, want, atol=1e-6, rtol=1e-6)
+
+    @parameterized.named_parameters(
         ("stw", {}), ("twm_then_stfm", {"combination": "twm_then_stfm"})
     )
     def test_bfloat16_forward_and_every_gradient_match_float32(self, kwargs):
