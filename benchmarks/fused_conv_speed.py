@@ -5,10 +5,14 @@ For the STW block and TSM's shift (64 clips x 8 frames, `mixed_bfloat16` as the 
 trains), it times the branch's first convolution alone (TSN's cost), the block's fused
 kernel followed by the convolution (the network without folding) and
 `keras_stw.kernels.folded_convolution`, forward and forward + backward (the gradients of
-the frames and every weight), and checks each output against the float32 `keras.ops`
-layers on the device:
+the frames and every weight), and checks the output and every gradient against the
+float32 `keras.ops` layers on the device:
 
     KERAS_BACKEND=jax python benchmarks/fused_conv_speed.py
+
+`--product xla` times the pair as `KERAS_STW_RECOMPUTE_BLOCKS=on` runs it instead: the
+block's kernel and XLA's product forward, a backward pass that writes the block's output
+again for the convolution's gradient.
 
 `--tiles` times several `KERAS_STW_KERNEL_CONV_TILE` settings (PIXELSxCHUNKxOUTPUTSxWARPS).
 `--kernels interpret` runs the kernels through Pallas's interpreter on any device (small
@@ -41,6 +45,7 @@ def parse_args():
     parser.add_argument("--blocks", nargs="+", default=list(BLOCKS), choices=list(BLOCKS))
     parser.add_argument("--tiles", nargs="+", default=["32x64x128x4"])
     parser.add_argument("--kernels", default="on", help='"on" on a GPU, "interpret" elsewhere')
+    parser.add_argument("--product", default="triton", choices=["triton", "xla"])
     return parser.parse_args()
 
 
@@ -58,9 +63,15 @@ def make_pair(block_name, args, frames_shape, outputs, dtype, rng=None, like=Non
     return layer, conv
 
 
-def pair_functions(layer, conv, mode):
+def relative_error(got, want):
+    """max |got - want| / max |want|, in float32."""
+    got, want = np.float32(got), np.float32(want)
+    return np.abs(got - want).max() / np.abs(want).max()
+
+
+def pair_functions(layer, conv, mode, product="triton"):
     """Jitted forward and forward + backward of: the conv alone, both layers unfolded,
-    and the pair folded; each takes `(weight values, frames[, upstream])`."""
+    and the pair folded with `product`; each takes `(weight values, frames[, upstream])`."""
     variables = layer.trainable_weights + conv.trainable_weights
 
     def stateless(function):
@@ -72,9 +83,11 @@ def pair_functions(layer, conv, mode):
         return run
 
     def folded(frames):
-        outputs = keras_stw.kernels.folded_convolution(frames, layer, conv)
+        outputs = keras_stw.kernels.folded_convolution(frames, layer, conv, product)
         if outputs is None:
-            raise RuntimeError(keras_stw.kernels.fold_reason(layer, conv, frames.shape))
+            raise RuntimeError(
+                keras_stw.kernels.fold_reason(layer, conv, frames.shape, product=product)
+            )
         return outputs
 
     functions = {"conv alone": conv, "unfolded": lambda x: conv(layer(x)), "folded": folded}
@@ -92,14 +105,20 @@ def pair_functions(layer, conv, mode):
 
 def main():
     args = parse_args()
-    os.environ["KERAS_STW_FOLD_CONVOLUTIONS"] = "on"
+    switch = {"triton": "KERAS_STW_FOLD_CONVOLUTIONS", "xla": "KERAS_STW_RECOMPUTE_BLOCKS"}
+    os.environ[switch[args.product]] = "on"
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}")
     print(f"{args.clips} clips x {args.num_frames} frames, mixed_bfloat16, {args.steps} steps")
-    print("times in ms; error: max |a - b| / max |b| against the float32 keras.ops layers\n")
+    print(f"folded with product={args.product!r}")
+    print(
+        "times in ms; error: max |a - b| / max |b| against the float32 keras.ops layers, "
+        "for the output, then the worst of the gradients\n"
+    )
     header = (
         "| block | stage (HxW, C -> F) | tile | conv alone fwd | unfolded fwd | folded fwd | "
         "folded / unfolded fwd | conv alone fwd+bwd | unfolded fwd+bwd | folded fwd+bwd | "
-        "folded / unfolded fwd+bwd | error, unfolded | error, folded |"
+        "folded / unfolded fwd+bwd | error, unfolded | error, folded | "
+        "gradient error, unfolded | gradient error, folded |"
     )
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
@@ -116,14 +135,22 @@ def main():
             upstream = keras.ops.cast(rng.standard_normal((*frames_shape[:3], outputs)), "bfloat16")
             reference, reference_values = pair_functions(*exact, "off")
             want = np.float32(reference["unfolded"][0](reference_values, x32))
+            upstream32 = keras.ops.cast(upstream, "float32")
+            _, want_grads = reference["unfolded"][1](reference_values, x32, upstream32)
 
-            def error(forward, values, x=x, want=want):
-                got = np.float32(forward(values, x))
-                return np.abs(got - want).max() / np.abs(want).max()
+            def errors(
+                forward, backward, values, x=x, dz=upstream, want=want, want_grads=want_grads
+            ):
+                _, grads = backward(values, x, dz)
+                pairs = zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads), strict=True)
+                return (
+                    relative_error(forward(values, x), want),
+                    max(relative_error(*pair) for pair in pairs),
+                )
 
             for tile in args.tiles:
                 os.environ["KERAS_STW_KERNEL_CONV_TILE"] = tile
-                compiled, values = pair_functions(layer, conv, args.kernels)
+                compiled, values = pair_functions(layer, conv, args.kernels, args.product)
                 times = {
                     name: (
                         time_fn(forward, values, x, steps=args.steps),
@@ -135,12 +162,12 @@ def main():
                 for index in (0, 1):
                     cells += [times[n][index] for n in ("conv alone", "unfolded", "folded")]
                     cells.append(times["folded"][index] / times["unfolded"][index])
-                errors = [error(compiled[n][0], values) for n in ("unfolded", "folded")]
+                checks = [errors(*compiled[n], values) for n in ("unfolded", "folded")]
                 print(
                     f"| {block_name} | {size}x{size}, {channels} -> {outputs} | {tile} | "
                     + " | ".join(f"{c:.3f}" for c in cells)
                     + " | "
-                    + " | ".join(f"{e:.1e}" for e in errors)
+                    + " | ".join(f"{check[i]:.1e}" for i in (0, 1) for check in checks)
                     + " |",
                     flush=True,
                 )
