@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 # Beside this script, so on sys.path when it runs; JAX only, as this script is.
+from block_speed import relative_errors
 from entry_speed import time_fn
 
 import keras_stw
@@ -61,12 +62,6 @@ def make_pair(block_name, args, frames_shape, outputs, dtype, rng=None, like=Non
         else:
             weight.assign(like[index])
     return layer, conv
-
-
-def relative_error(got, want):
-    """max |got - want| / max |want|, in float32."""
-    got, want = np.float32(got), np.float32(want)
-    return np.abs(got - want).max() / np.abs(want).max()
 
 
 def pair_functions(layer, conv, mode, product="triton"):
@@ -142,11 +137,9 @@ def main():
                 forward, backward, values, x=x, dz=upstream, want=want, want_grads=want_grads
             ):
                 _, grads = backward(values, x, dz)
-                pairs = zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads), strict=True)
-                return (
-                    relative_error(forward(values, x), want),
-                    max(relative_error(*pair) for pair in pairs),
-                )
+                (output_error,) = relative_errors([forward(values, x)], [want])
+                grads, want_grads = jax.tree.leaves(grads), jax.tree.leaves(want_grads)
+                return output_error, max(relative_errors(grads, want_grads))
 
             for tile in args.tiles:
                 os.environ["KERAS_STW_KERNEL_CONV_TILE"] = tile
