@@ -12,6 +12,9 @@ terms into tile-shaped float32 sums, reduces them over its pixels once at the en
 writes one set of partial sums, which XLA adds up afterwards (deterministic, no atomics).
 Few programs per clip keep those partial sums small: one set per tile would be 128 MiB for
 every block of a batch of 64 clips, more than `x` itself at ResNet's last stage.
+`block_forward` and `block_backward` are the two passes for a caller with its own
+gradient: the block and the 1x1 convolution that reads it, recomputing, drop `y` after
+the forward pass and have the backward kernel write it again (`output_again`).
 
 What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
 which stays the reference: the tests compare the two on the CPU through Pallas's
