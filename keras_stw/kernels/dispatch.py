@@ -307,7 +307,7 @@ def _unsupported_reason(spec, input_shape, dtype, mode):
     """Why the fused kernel cannot or should not run here, or `""`."""
     if isinstance(spec, str):
         return spec
-    if mode == "auto" and not (spec.gate or spec.scale):
+    if mode == "auto" and not spec.weighted:
         # Measured on an H200 (benchmarks/results/fused_kernels_h200/): XLA fuses a plain
         # shift's backward into its neighbours, and TSM trained 3% faster that way.
         return "XLA's own fusion of a plain shift (TSM) is faster; mode 'on' forces the kernel"

@@ -151,7 +151,7 @@ def block_forward(x, scale, taps, bias, spec, interpret=False, output_again=Fals
     params = pack_weights(scale, taps, bias)
     outputs = ("y", "gates") if spec.gate else ("y",)
     y, *gates = _launch(_forward_kernel, {"x": x}, outputs, params, spec, interpret)
-    saved = {"x": x} if spec.gate or spec.scale or output_again else {}
+    saved = {"x": x} if spec.weighted or output_again else {}
     if spec.gate:
         saved["gates"] = gates[0]
     return y, saved
@@ -178,12 +178,11 @@ def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_a
         `(dx, (dscale, dtaps, dbias), y)`, with `y` `None` unless `output_again`.
     """
     params = pack_weights(scale, taps, bias)
-    weighted = spec.gate or spec.scale  # A plain shift has no weights to sum gradients for.
-    outputs = ("dx",) + (("y",) if output_again else ()) + (("partials",) if weighted else ())
+    outputs = ("dx",) + (("y",) if output_again else ()) + (("partials",) if spec.weighted else ())
     arrays = {**saved, "dy": dy}
     launched = _launch(_backward_kernel, arrays, outputs, params, spec, interpret)
     results = dict(zip(outputs, launched, strict=True))
-    if weighted:
+    if spec.weighted:
         grads = jnp.sum(results["partials"], axis=(0, 1))
         weight_grads = (
             grads[0].astype(scale.dtype),

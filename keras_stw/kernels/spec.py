@@ -44,6 +44,11 @@ class TemporalBlockSpec:
         return bool(self.segments)
 
     @property
+    def weighted(self):
+        """Whether the block has weights (a scale or a gate); TSM's plain shift has none."""
+        return self.scale or self.gate
+
+    @property
     def channels(self):
         return self.segments[-1][1] if self.segments else None
 
