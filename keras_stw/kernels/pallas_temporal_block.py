@@ -147,6 +147,14 @@ def block_forward(x, scale, taps, bias, spec, interpret=False, output_again=Fals
         weights, or `output_again`) and the gate's values for a block with a gate (one
         float32 per pixel and frame, which the kernel writes beside `y`); a plain shift
         (TSM) needs nothing but the upstream gradient.
+
+    Example:
+    >>> spec = keras_stw.STWBlock(8).fused_spec(64)
+    >>> weights = (jnp.ones(64), jnp.zeros((3, 64)), jnp.zeros(()))
+    >>> x = jnp.ones((2, 8, 49, 64), "bfloat16")
+    >>> y, saved = block_forward(x, *weights, spec, interpret=True, output_again=True)
+    >>> sorted(saved)
+    ['gates', 'x']
     """
     params = pack_weights(scale, taps, bias)
     outputs = ("y", "gates") if spec.gate else ("y",)
@@ -176,6 +184,14 @@ def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_a
 
     Returns:
         `(dx, (dscale, dtaps, dbias), y)`, with `y` `None` unless `output_again`.
+
+    Example:
+    >>> # `spec`, `weights`, `x`, `y` and `saved` as in `block_forward`'s example.
+    >>> dx, _, y_again = block_backward(
+    ...     saved, jnp.ones_like(x), *weights, spec, interpret=True, output_again=True
+    ... )
+    >>> bool(jnp.allclose(y_again, y))
+    True
     """
     params = pack_weights(scale, taps, bias)
     outputs = ("dx",) + (("y",) if output_again else ()) + (("partials",) if spec.weighted else ())
