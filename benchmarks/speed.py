@@ -15,7 +15,9 @@ PyTorch peer of issue 6, needs a CUDA GPU) and `stw_naive` (the straightforward 
 of `benchmarks/naive_stw.py`). `--kernels auto off` times each temporal model with its fused
 kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call;
 `--fold on off` and `--recompute off on` time it with its blocks folded into their
-convolutions or recomputed in the backward pass (`keras_stw.models.folding`), and without.
+convolutions or recomputed in the backward pass (`keras_stw.models.folding`), and without;
+`--fold-residuals on off` with its residual sums and temporal blocks run as one kernel at
+inference (`keras_stw.models.residual_folding`, on by default), and without.
 `--repeats 3` times every model three times in interleaved rounds (each ratio to its
 round's TSN) and adds each model's median and range: a single process's rate can move
 by 5% to 10% between runs on the same GPU (`results/backward_tiles_h100/`).
@@ -25,6 +27,7 @@ by 5% to 10% between runs on the same GPU (`results/backward_tiles_h100/`).
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -65,6 +68,12 @@ def parse_args(argv=None):
         nargs="+",
         default=["off"],
         help="KERAS_STW_RECOMPUTE_BLOCKS settings to time the temporal models in, e.g. off on",
+    )
+    parser.add_argument(
+        "--fold-residuals",
+        nargs="+",
+        default=["on"],
+        help="KERAS_STW_FOLD_RESIDUALS settings to time the temporal models in, e.g. on off",
     )
     parser.add_argument(
         "--repeats",
@@ -159,8 +168,8 @@ def inference_call(model, clips):
 
 def kernels_used(model, clip_shape):
     """The path of the model's first temporal layer ("fused", or "ops" and why not),
-    whether it is folded into the convolution that reads it, and whether the pairs are
-    recomputed in the backward pass."""
+    whether it is folded into the convolution that reads it, whether the pairs are
+    recomputed in the backward pass, and how many residual sums fold at inference."""
     import keras_stw
 
     pairs = keras_stw.models.folding_pairs(model)
@@ -176,7 +185,12 @@ def kernels_used(model, clip_shape):
     if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
-    return used
+    folds = [
+        fold
+        for fold in keras_stw.models.residual_folds(model)
+        if not keras_stw.kernels.residual_fold_reason(fold.block, fold.input_shape)
+    ]
+    return used + f", {len(folds)} residual sums folded at inference"
 
 
 def compiled_model(name, args, jit_compile=True):
@@ -303,20 +317,31 @@ def check_naive_block_matches(args):
 
 
 def temporal_settings(name, args):
-    """The `(kernels, fold, recompute)` settings `name` is timed in: one for the models
-    without temporal blocks, every combination of the flags for the others."""
+    """The `(kernels, fold, recompute, fold_residuals)` settings `name` is timed in: one
+    for the models without temporal blocks, every combination of the flags for the
+    others."""
     if name in ("tsn", "stw_naive"):
-        return [("auto", "off", "off")]
-    settings = [
-        (kernels, fold if kernels != "off" else "off", recompute)
-        for kernels in args.kernels
-        for fold in args.fold
-        for recompute in args.recompute
-    ]
+        return [DEFAULT_SETTINGS]
+    flags = (args.kernels, args.fold, args.recompute, args.fold_residuals)
+    settings = []
+    for kernels, fold, recompute, residuals in itertools.product(*flags):
+        if kernels == "off":  # nothing folds without the kernels
+            fold = residuals = "off"
+        settings.append((kernels, fold, recompute, residuals))
     return list(dict.fromkeys(settings))
 
 
-def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
+# The environment variables of `temporal_settings`, and the package's defaults.
+SETTING_VARIABLES = (
+    "KERAS_STW_FUSED_KERNELS",
+    "KERAS_STW_FOLD_CONVOLUTIONS",
+    "KERAS_STW_RECOMPUTE_BLOCKS",
+    "KERAS_STW_FOLD_RESIDUALS",
+)
+DEFAULT_SETTINGS = ("auto", "off", "off", "on")
+
+
+def run_worker(worker, backbone, args, settings=DEFAULT_SETTINGS):
     argv = [sys.executable, os.path.abspath(__file__), "--worker", worker]
     for key in ("batch_sizes",):
         argv += ["--batch-sizes", *map(str, getattr(args, key))]
@@ -328,10 +353,10 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
     started = time.perf_counter()
     rows = run_json_worker(argv, settings)
     elapsed = time.perf_counter() - started
-    kernels, fold, recompute = settings
+    kernels, fold, recompute, residuals = settings
     print(
-        f"# {worker} ({backbone}, kernels {kernels}, fold {fold}, recompute {recompute}): "
-        f"{elapsed:.0f} s: {rows}",
+        f"# {worker} ({backbone}, kernels {kernels}, fold {fold}, recompute {recompute}, "
+        f"fold residuals {residuals}): {elapsed:.0f} s: {rows}",
         file=sys.stderr,
         flush=True,
     )
@@ -339,15 +364,12 @@ def run_worker(worker, backbone, args, settings=("auto", "off", "off")):
 
 
 def run_json_worker(argv, settings, environment=None):
-    """Runs the worker command `argv` with the `(kernels, fold, recompute)` settings as
-    keras-stw's environment variables (and `environment` added), and returns the JSON of
-    its last output line; a failed worker's output is printed and ends the run."""
-    kernels, fold, recompute = settings
+    """Runs the worker command `argv` with `temporal_settings`' settings as keras-stw's
+    environment variables (and `environment` added), and returns the JSON of its last
+    output line; a failed worker's output is printed and ends the run."""
     environment = {
         **os.environ,
-        "KERAS_STW_FUSED_KERNELS": kernels,
-        "KERAS_STW_FOLD_CONVOLUTIONS": fold,
-        "KERAS_STW_RECOMPUTE_BLOCKS": recompute,
+        **dict(zip(SETTING_VARIABLES, settings, strict=True)),
         **(environment or {}),
     }
     done = subprocess.run(argv, capture_output=True, text=True, env=environment)

@@ -45,3 +45,39 @@ def run_graph(model, inputs, operation_fn):
 
     inputs = model._standardize_inputs(inputs)
     return unpack_singleton(model._run_through_graph(inputs, operation_fn=operation_fn))
+
+
+def found_in_graph(model, cache_key, find):
+    """What `find(layer, model)` returns for the layers of functional `model` and of its
+    nested functional models, in graph order, leaving out `None`; cached on each model
+    under `cache_key`."""
+    if cache_key not in model.__dict__:
+        found = []
+        for layer in model.layers:
+            if isinstance(layer, Functional):
+                found += found_in_graph(layer, cache_key, find)
+            elif (item := find(layer, model)) is not None:
+                found.append(item)
+        model.__dict__[cache_key] = found
+    return model.__dict__[cache_key]
+
+
+def producer_in(tensor, model):
+    """The node of `model`'s own graph that produced the symbolic `tensor`, or `None` where
+    it comes from outside that graph (an input, or a nested model's inside)."""
+    node = producer_node(tensor)
+    nodes = {id(node) for depth in model._nodes_by_depth.values() for node in depth}
+    return node if id(node) in nodes else None
+
+
+class Deferred:
+    """A call of `layer` on `inputs` that a graph run has not made yet: a later operation
+    that reads its output may run it together with its own (`call` makes it alone)."""
+
+    def __init__(self, layer, call, inputs):
+        self.layer = layer
+        self.call = call
+        self.inputs = inputs
+
+    def value(self):
+        return self.call(self.inputs)

@@ -18,6 +18,7 @@ MODES = ("auto", "on", "off", "interpret")
 _MODE_VARIABLE = "KERAS_STW_FUSED_KERNELS"
 _FOLD_VARIABLE = "KERAS_STW_FOLD_CONVOLUTIONS"
 _RECOMPUTE_VARIABLE = "KERAS_STW_RECOMPUTE_BLOCKS"
+_RESIDUAL_VARIABLE = "KERAS_STW_FOLD_RESIDUALS"
 # Under "auto", folding covers what the whole network was measured with on an H100
 # (benchmarks/results/fused_conv_h100/): ResNet-50's stages 2 and 3, up to 128 outputs.
 # Per block, forward, the folded kernel took 0.89x the block's kernel and cuDNN's
@@ -161,9 +162,18 @@ def _kernel_weights(channels, scale=None, taps=None, bias=None):
     )
 
 
-def _switch(variable):
-    """Whether the on/off environment `variable` is `"on"` (it is `"off"` by default)."""
-    setting = os.environ.get(variable, "off")
+def _layer_weights(layer, channels):
+    """`_kernel_weights` of a layer's fused weights, in its compute dtype (as its own call
+    sees them) for a caller outside the layer's call."""
+    weights = layer.fused_weights().items()
+    return _kernel_weights(
+        channels, **{name: ops.cast(value, layer.compute_dtype) for name, value in weights}
+    )
+
+
+def _switch(variable, default="off"):
+    """Whether the on/off environment `variable` is `"on"` (`default` where it is unset)."""
+    setting = os.environ.get(variable, default)
     if setting not in ("on", "off"):
         raise ValueError(f"{variable} must be 'on' or 'off'. Received: {setting!r}")
     return setting == "on"
@@ -185,6 +195,92 @@ def recompute_enabled():
     `keras_stw.models.folding`).
     """
     return _switch(_RECOMPUTE_VARIABLE)
+
+
+def residual_folding_enabled():
+    """Whether `KERAS_STW_FOLD_RESIDUALS` is `"on"` (it is by default).
+
+    When it is, a video model's inference call on JAX runs the ReLU after each residual
+    sum and the temporal block that reads it as one kernel (`residual_fold_reason`).
+    """
+    return _switch(_RESIDUAL_VARIABLE, "on")
+
+
+def residual_fold_reason(layer, input_shape, dtype=None):
+    """Why the residual sum's ReLU and `layer`, which reads it, cannot run as one kernel.
+
+    That kernel (`keras_stw.kernels.pallas_temporal_block.residual_block`) reads the
+    sum's two terms (before their inference batch normalization, which it applies) and
+    writes the residual block's output and the temporal block's, in one pass. A video
+    model's inference call folds each such trio (`keras_stw.models.residual_folds`) where
+    this returns `""`: the layer's own kernel runs for this shape, as one kernel, and
+    `KERAS_STW_FOLD_RESIDUALS` is not `"off"`. Training runs the layers as they are.
+
+    Args:
+        layer: a temporal layer of `keras_stw.layers`.
+        input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
+        dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
+
+    Returns:
+        `""` where the trio folds, else the reason.
+
+    Example:
+    >>> block = keras_stw.layers.STWBlock(num_frames=8)
+    >>> block.build((16, 56, 56, 256))
+    >>> keras_stw.kernels.residual_fold_reason(block, (16, 56, 56, 256))
+    "JAX runs on 'cpu', and the kernels need an NVIDIA GPU"
+    """
+    mode = get_fused_kernels()
+    if mode == "off":
+        return "the fused kernels are switched off (mode 'off')"
+    if not residual_folding_enabled():
+        return f"folding residual sums is off ({_RESIDUAL_VARIABLE}=off)"
+    return _whole_kernel_reason(layer, input_shape, dtype, mode)
+
+
+def _whole_kernel_reason(layer, input_shape, dtype, mode):
+    """Why built temporal `layer` does not run as one kernel for `input_shape`, or `""`."""
+    if not layer.built:
+        return f"'{layer.name}' is not built"
+    if getattr(layer, "fused_weights", lambda: None)() is None:
+        return f"{type(layer).__name__} '{layer.name}' does not run as one kernel"
+    spec = layer.fused_spec(input_shape[-1])
+    return _unsupported_reason(spec, input_shape, dtype or layer.compute_dtype, mode)
+
+
+def residual_block(terms, affines, layer):
+    """`relu(sum)` and `layer(relu(sum))` of a residual sum of two terms, as one kernel.
+
+    Args:
+        terms: the sum's two terms before their inference batch normalization, if any,
+            each `(batch * num_frames, H, W, C)`.
+        affines: a `(scale, shift)` pair of `(C,)` arrays for each term (its inference
+            batch normalization), or `None` for a term added as it is.
+        layer: the temporal layer that reads the residual block's output.
+
+    Returns:
+        `(outputs, layer_outputs)`, each like `terms[0]`, or `None` where the trio cannot
+        be folded (`residual_fold_reason`).
+    """
+    first = terms[0]
+    if residual_fold_reason(layer, first.shape, first.dtype):
+        return None
+    from keras_stw.kernels import pallas_temporal_block
+
+    channels = first.shape[-1]
+    spec = layer.fused_spec(channels)
+    rows = []
+    for affine in affines:
+        scale, shift = (ops.ones((channels,)), ops.zeros((channels,))) if affine is None else affine
+        rows += [ops.cast(scale, "float32"), ops.cast(shift, "float32")]
+    outputs = pallas_temporal_block.residual_block(
+        [_clips(ops.cast(term, first.dtype), spec) for term in terms],
+        ops.stack(rows),
+        *_layer_weights(layer, channels),
+        spec,
+        interpret=get_fused_kernels() == "interpret",
+    )
+    return tuple(ops.reshape(value, first.shape) for value in outputs)
 
 
 def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
@@ -229,14 +325,9 @@ def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
         return f"folding is off (the default; {_FOLD_VARIABLE}=on folds, to save memory)"
     if product == "xla" and not recompute_enabled():
         return f"recomputing is off (the default; {_RECOMPUTE_VARIABLE}=on recomputes)"
-    if not layer.built:
-        return f"'{layer.name}' is not built"
-    if getattr(layer, "fused_weights", lambda: None)() is None:
-        return f"{type(layer).__name__} '{layer.name}' does not run as one kernel"
+    reason = _whole_kernel_reason(layer, input_shape, dtype, mode)
     channels = input_shape[-1]
-    spec = layer.fused_spec(channels)
-    reason = _unsupported_reason(spec, input_shape, dtype or layer.compute_dtype, mode)
-    return reason or _conv_reason(conv, spec, channels, mode, product)
+    return reason or _conv_reason(conv, layer.fused_spec(channels), channels, mode, product)
 
 
 def _conv_reason(conv, spec, channels, mode, product):
@@ -285,13 +376,10 @@ def folded_convolution(inputs, layer, conv, product="triton"):
 
     channels = inputs.shape[-1]
     spec = layer.fused_spec(channels)
-    weights = {
-        name: ops.cast(value, layer.compute_dtype) for name, value in layer.fused_weights().items()
-    }
     kernel = ops.cast(ops.reshape(conv.kernel, (channels, conv.filters)), inputs.dtype)
     outputs = pallas_block_conv.block_conv(
         _clips(inputs, spec),
-        *_kernel_weights(channels, **weights),
+        *_layer_weights(layer, channels),
         kernel,
         spec,
         interpret=get_fused_kernels() == "interpret",

@@ -210,6 +210,74 @@ def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_a
     return results["dx"], weight_grads, results.get("y")
 
 
+def residual_block(terms, affine, scale, taps, bias, spec, interpret=False):
+    """A residual sum's ReLU and the temporal block that reads it, in one pass: `(x, y)`.
+
+    `x = relu(terms[0] * affine[0] + affine[1] + terms[1] * affine[2] + affine[3])` is the
+    residual block's output (each term's inference batch normalization folded into a
+    per-channel scale and shift; `1` and `0` for a term without one) and `y` the temporal
+    block applied to `x`. The kernel reads the two terms and writes `x` and `y`, where the
+    sum's own fusion and the block's kernel read the terms, write `x`, read it again and
+    write `y`. Its gradient is that of the two steps apart (the block's own kernels), for
+    a caller that differentiates an inference call.
+
+    Args:
+        terms: pair of arrays `(clips, num_frames, pixels, channels)` of one dtype: the
+            residual branch's last convolution's output and the shortcut's value.
+        affine: float32 array `(4, channels)`: the first term's scale and shift, then the
+            second's.
+        scale, taps, bias: the block's weights, as `temporal_block` takes them.
+        spec: `TemporalBlockSpec`.
+        interpret: bool. Run through Pallas's interpreter (any device; for tests).
+
+    Returns:
+        `(x, y)`, arrays like `terms[0]`.
+
+    Example:
+    >>> spec = keras_stw.STWBlock(8).fused_spec(64)
+    >>> weights = (jnp.ones(64), jnp.zeros((3, 64)), jnp.zeros(()))
+    >>> terms = jnp.ones((2, 8, 49, 64), "bfloat16"), -jnp.ones((2, 8, 49, 64), "bfloat16")
+    >>> affine = jnp.array([[2.0], [0.0], [1.0], [0.5]]) * jnp.ones((4, 64))
+    >>> x, y = residual_block(terms, affine, *weights, spec, interpret=True)
+    >>> float(x[0, 0, 0, 0]), x.shape == y.shape
+    (1.5, True)
+    """
+    return _residual_block(tuple(terms), affine, scale, taps, bias, spec, interpret)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _residual_block(terms, affine, scale, taps, bias, spec, interpret):
+    params = pack_weights(scale, taps, bias)
+    arrays = {"term0": terms[0], "term1": terms[1], "affine": affine.astype(jnp.float32)}
+    x, y = _launch(_forward_kernel, arrays, ("x", "y"), params, spec, interpret)
+    return x, y
+
+
+def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
+    outputs = _residual_block(terms, affine, scale, taps, bias, spec, interpret)
+    return outputs, (terms, affine, scale, taps, bias)
+
+
+def _residual_block_bwd(spec, interpret, primals, cotangents):
+    _, vjp = jax.vjp(
+        functools.partial(_unfused_residual_block, spec=spec, interpret=interpret), *primals
+    )
+    return vjp(cotangents)
+
+
+_residual_block.defvjp(_residual_block_fwd, _residual_block_bwd)
+
+
+def _unfused_residual_block(terms, affine, scale, taps, bias, spec, interpret):
+    """`residual_block` as its two steps: the ReLU of the sum, then the block's kernel."""
+    total = sum(
+        term.astype(jnp.float32) * affine[2 * index] + affine[2 * index + 1]
+        for index, term in enumerate(terms)
+    )
+    x = jnp.maximum(total, 0.0).astype(terms[0].dtype)
+    return x, _temporal_block(x, scale, taps, bias, spec, interpret)
+
+
 def pack_weights(scale, taps, bias):
     """The weights as one float32 `(5, C)` array: scale, three taps, bias (broadcast)."""
     channels = scale.shape[0]
@@ -222,18 +290,20 @@ def _launch(kernel, inputs, outputs, params, spec, interpret):
 
     Args:
         kernel: `_forward_kernel` or `_backward_kernel`.
-        inputs: dict of the arrays it reads by name: `"x"`, `"dy"` (frame-shaped, like
-            `x`) and `"gates"` (`(clips, num_frames, pixels, 1)` float32).
-        outputs: tuple of the names of the arrays it writes, in order: `"y"` and `"dx"`
-            (frame-shaped), `"gates"`, and `"partials"` (the per-program weight-gradient
-            partial sums, `(clips, programs, GRAD_ROWS, channels)` float32).
+        inputs: dict of the arrays it reads by name: `"x"`,
+            `"dy"`, `"term0"` and `"term1"` (frame-shaped, like `x`), `"gates"`
+            (`(clips, num_frames, pixels, 1)` float32) and `"affine"` (`(4, channels)`
+            float32, `residual_block`'s).
+        outputs: tuple of the names of the arrays it writes, in order: `"x"`, `"y"` and
+            `"dx"` (frame-shaped), `"gates"`, and `"partials"` (the per-program
+            weight-gradient partial sums, `(clips, programs, GRAD_ROWS, channels)` float32).
         params: the `pack_weights` array.
 
     Returns:
         The list of `outputs`.
     """
     pass_name = "BACKWARD_" if kernel is _backward_kernel else ""
-    frames = inputs["dy" if pass_name else "x"]
+    frames = next(inputs[name] for name in ("dy", "x", "term0") if name in inputs)
     shape, dtype = frames.shape, jnp.dtype(frames.dtype)
     elements, warps = backward_tiling(shape[3]) if pass_name else (TILE_ELEMENTS, NUM_WARPS)
     elements = _tuning(f"{pass_name}TILE_ELEMENTS", elements)
@@ -275,8 +345,9 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
             lambda n, j: (n, j, 0, 0),
         ),
         "params": ((GRAD_ROWS, channels), jnp.float32, (GRAD_ROWS, channels), lambda n, j: (0, 0)),
+        "affine": ((4, channels), jnp.float32, (4, channels), lambda n, j: (0, 0)),
     }
-    arrays.update(dict.fromkeys(("x", "dy", "y", "dx"), frames))
+    arrays.update(dict.fromkeys(("x", "dy", "y", "dx", "term0", "term1"), frames))
 
     def blocks(names):
         return [pl.BlockSpec(*arrays[name][2:]) for name in names]
@@ -370,20 +441,28 @@ class _Tile:
         return result
 
 
+def _rows(ref, count):
+    """The first `count` rows of a `(rows, C)` ref, each as a `(1, C)` row."""
+    return [ref[pl.ds(row, 1), :] for row in range(count)]
+
+
 def _weights(params_ref):
     """The scale and the three taps as `(1, C)` rows, and the bias as a scalar."""
-    rows = [params_ref[pl.ds(row, 1), :] for row in range(4)]
-    return (*rows, params_ref[4, 0])
+    return (*_rows(params_ref, 4), params_ref[4, 0])
 
 
 def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
-    """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass)."""
+    """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass).
+
+    With `"term0"` and `"term1"` in `refs` (`residual_block`), each frame of `x` is
+    first made from them and written, as the block reads it."""
     if tiles != 1:  # `_launch` gives the forward pass one tile a program.
         raise ValueError(f"The forward kernel runs one pixel tile a program, not {tiles}.")
     x_ref = refs["x"]
     tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
     scale, tap_previous, tap_same, tap_next, bias = _weights(refs["params"])
     zeros = jnp.zeros(tile.shape, jnp.float32)
+    load = _residual_loader(refs, tile) if "term0" in refs else functools.partial(tile.load, x_ref)
     frames = {}
 
     def frame(t):
@@ -391,10 +470,11 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
         if index is None:
             return zeros
         if index not in frames:
-            frames[index] = tile.load(x_ref, index)
+            frames[index] = load(index)
         return frames[index]
 
     for t in range(spec.num_frames):
+        frame(t)  # In frame order, so that a residual block writes `x` in order too.
         gate = None
         if spec.gate:
             logits = _gate_logits(
@@ -404,6 +484,21 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
             if "gates" in refs:
                 tile.store(refs["gates"], t, gate)
         tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
+
+
+def _residual_loader(refs, tile):
+    """Frame `t` of `x` made from `residual_block`'s two terms, written to `refs["x"]`
+    and returned as written (rounded to its dtype)."""
+    scale0, shift0, scale1, shift1 = _rows(refs["affine"], 4)
+
+    def load(t):
+        total = tile.load(refs["term0"], t) * scale0 + shift0
+        total = total + tile.load(refs["term1"], t) * scale1 + shift1
+        x = jnp.maximum(total, 0.0).astype(refs["x"].dtype)
+        tile.store(refs["x"], t, x)
+        return x.astype(jnp.float32)
+
+    return load
 
 
 def _output(tile, frame, t, scale, gate):

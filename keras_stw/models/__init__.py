@@ -1,7 +1,7 @@
 """The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
 from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
-from keras_stw.models.folding import folding_pairs, residual_relus
+from keras_stw.models.folding import call_folded, folding_pairs, residual_relus
 from keras_stw.models.preset import from_preset, save_to_preset
 from keras_stw.models.registry import (
     ModelInfo,
@@ -10,6 +10,7 @@ from keras_stw.models.registry import (
     model_info,
     register_model,
 )
+from keras_stw.models.residual_folding import residual_folds
 from keras_stw.models.resnet import (
     STWResNet50,
     STWResNet101,
@@ -36,12 +37,14 @@ __all__ = [
     "WeightsUnavailableError",
     "build_resnet_backbone",
     "create_model",
+    "call_folded",
     "folding_pairs",
     "from_preset",
     "list_models",
     "model_info",
     "register_family",
     "register_model",
+    "residual_folds",
     "residual_relus",
     "save_to_preset",
     "video_resnet",

@@ -20,6 +20,8 @@ backward pass, not its sum before the ReLU as well (2.3 to 2.4 GiB of STW-ResNet
 step at batch 64 on an H100). The other ReLUs keep `jax.nn.relu`: where XLA would rather
 recompute a ReLU's output than keep it (the stem's, before the max pool), the output-masked
 ReLU made it keep 0.76 GiB more.
+At inference under JAX, a residual sum, its ReLU and the temporal block that reads it run
+as one kernel where it runs (`keras_stw.models.residual_folding`), on by default.
 The model's layers, weights and saved files are unchanged; where a pair does neither, both
 layers run as usual.
 """
@@ -29,16 +31,7 @@ from keras.src.models.functional import Functional, operation_fn
 
 from keras_stw import graph
 from keras_stw.kernels import dispatch
-
-
-class _Unrun:
-    """A temporal block's input, standing for its output until the convolution that reads
-    it runs the pair."""
-
-    def __init__(self, layer, call, inputs):
-        self.layer = layer
-        self.call = call
-        self.inputs = inputs
+from keras_stw.models import residual_folding
 
 
 def folding_pairs(model):
@@ -59,7 +52,7 @@ def folding_pairs(model):
     >>> block.name, conv.name
     ('stage2_block1_temporal', 'v2_stack_0_block1_1_conv')
     """
-    return _found_in_graph(model, "_keras_stw_folding_pairs", _folding_pair)
+    return graph.found_in_graph(model, "_keras_stw_folding_pairs", _folding_pair)
 
 
 def residual_relus(model):
@@ -79,22 +72,7 @@ def residual_relus(model):
     >>> [layer.name for layer in keras_stw.models.residual_relus(model)][:2]
     ['v2_stack_0_block1_out', 'v2_stack_0_block2_out']
     """
-    return _found_in_graph(model, "_keras_stw_residual_relus", _residual_relu)
-
-
-def _found_in_graph(model, cache_key, find):
-    """What `find(layer, model)` returns for the layers of functional `model` and of its
-    nested functional models, in graph order, leaving out `None`; cached on each model
-    under `cache_key`."""
-    if cache_key not in model.__dict__:
-        found = []
-        for layer in model.layers:
-            if isinstance(layer, Functional):
-                found += _found_in_graph(layer, cache_key, find)
-            elif (item := find(layer, model)) is not None:
-                found.append(item)
-        model.__dict__[cache_key] = found
-    return model.__dict__[cache_key]
+    return graph.found_in_graph(model, "_keras_stw_residual_relus", _residual_relu)
 
 
 def _folding_pair(layer, model):
@@ -111,7 +89,7 @@ def _folding_pair(layer, model):
 def _residual_relu(layer, model):
     """`layer` if it is a plain ReLU layer that reads an `Add`'s output in `model`; else
     `None`."""
-    if not _is_relu(layer):
+    if not residual_folding.is_plain_relu(layer):
         return None
     (inputs,) = graph.layer_node(layer, model).input_tensors
     return layer if isinstance(graph.producer_node(inputs).operation, keras.layers.Add) else None
@@ -119,52 +97,66 @@ def _residual_relu(layer, model):
 
 def call_folded(model, inputs, training=None):
     """`model(inputs)` with each temporal block and the convolution that reads it run as one
-    pair and, when the model trains under JAX, its residual ReLUs' gradient read from their
-    output (`residual_relus`); `None` where none of this applies, and Keras runs the model.
+    pair, at inference each residual sum and the temporal block that reads it run as one
+    kernel and, when the model trains under JAX, its residual ReLUs' gradient read from
+    their output (`residual_relus`); `None` where none of this applies, and Keras runs the
+    model.
 
     A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
     GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
     `KERAS_STW_RECOMPUTE_BLOCKS=on`, the pair's backward pass computes the block's output
     again from the block's input instead of keeping it: through the kernels where they
-    run, under `keras.remat` elsewhere. Both are off by default."""
+    run, under `keras.remat` elsewhere. Both are off by default. A residual sum folds
+    (`keras_stw.models.residual_folding`) where `keras_stw.kernels.residual_fold_reason`
+    allows it, by default on a GPU, unless its temporal block is in a pair."""
     on_jax = keras.backend.backend() == "jax"
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model) if fold or recompute else []
     relus = {id(relu) for relu in residual_relus(model)} if on_jax and training else set()
-    if not (pairs or relus):
-        return None
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
+    folds = []
+    if on_jax and not training:
+        folds = [
+            trio
+            for trio in residual_folding.applicable_folds(model)
+            if id(trio.block) not in blocks
+        ]
+    if not (pairs or relus or folds):
+        return None
+    deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
+    fold_of_relu = {id(trio.relu): trio for trio in folds}
+    folded_blocks = {id(trio.block) for trio in folds}
+    block_outputs = {}  # a folded temporal block's output, by id(block), from its ReLU
 
     def run(operation):
         if id(operation) in relus:
             return lambda inputs, **kwargs: _output_relu(operation, inputs)
-        if isinstance(operation, Functional) and (relus or folding_pairs(operation)):
+        if isinstance(operation, Functional) and (relus or folds or folding_pairs(operation)):
             return lambda inputs, **kwargs: graph.run_graph(operation, inputs, run)
         call = operation_fn(operation, training=training)
-        if id(operation) in blocks:
-            return lambda inputs, **kwargs: _Unrun(operation, call, inputs)
+        if id(operation) in blocks or id(operation) in deferred:
+            return lambda inputs, **kwargs: graph.Deferred(operation, call, inputs)
+        if id(operation) in fold_of_relu:
+            return lambda inputs, **kwargs: residual_folding.run_relu(
+                fold_of_relu[id(operation)], inputs, call, block_outputs
+            )
+        if id(operation) in folded_blocks:
+            return lambda inputs, **kwargs: (
+                block_outputs.pop(id(operation))
+                if id(operation) in block_outputs
+                else call(inputs, **kwargs)
+            )
         if id(operation) in convs:
             return lambda inputs, **kwargs: (
                 _run_pair(inputs, operation, call, fold, recompute)
-                if isinstance(inputs, _Unrun)
+                if isinstance(inputs, graph.Deferred)
                 else call(inputs, **kwargs)
             )
         return call
 
     return graph.run_graph(model, inputs, run)
-
-
-def _is_relu(operation):
-    """Whether `operation` is a plain ReLU layer (`Activation("relu")`, `ReLU()`)."""
-    if isinstance(operation, keras.layers.ReLU):
-        config = operation.get_config()
-        return not (config["max_value"] or config["negative_slope"] or config["threshold"])
-    return (
-        isinstance(operation, keras.layers.Activation)
-        and operation.activation is keras.activations.relu
-    )
 
 
 def _output_relu(layer, inputs):

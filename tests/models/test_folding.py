@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import keras_stw
-from keras_stw.models import folding
+from keras_stw.models import folding, residual_folding
 from tests.missing_packages import environment_without
 from tests.test_case import TestCase
 
@@ -182,4 +182,4 @@ def test_the_residual_relus_are_the_blocks_outputs(backbone, depth, blocks):
     ],
 )
 def test_only_plain_relu_layers_take_the_gradient_from_their_output(layer, plain):
-    assert folding._is_relu(layer) is plain
+    assert residual_folding.is_plain_relu(layer) is plain

@@ -1,0 +1,126 @@
+"""A residual block's sum and ReLU with the temporal block that reads it, folded or not.
+
+At inference, for each stage of ResNet-50 (64 clips x 8 frames by default), times the
+residual block's end as TSN runs it (batch normalization of the branch, the sum with the
+shortcut, the ReLU: one XLA fusion), then with TSM's shift and with the STW block after
+it, each run layer by layer (XLA's fusion, then the block's kernel) and folded into one
+kernel (`keras_stw.models.residual_folding`), with a plain copy of `x` beside them, and
+checks on the device that the folded kernel gives the layers' outputs:
+
+    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py
+
+JAX only (the kernels are JAX's). TSM's shift takes its kernel here (mode `"on"`).
+"""
+
+import argparse
+import os
+
+import numpy as np
+
+# Beside this script, so on sys.path when it runs; JAX only, as this script is.
+from block_speed import STAGES, relative_errors
+from entry_speed import time_fn
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=64)
+    parser.add_argument("--num-frames", type=int, default=8)
+    parser.add_argument("--dtype", default="mixed_bfloat16")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--stages", nargs="+", default=STAGES, help="SIZExCHANNELS each")
+    parser.add_argument(
+        "--fused-mode", default="on", help='"on" on a GPU; "interpret" for a CPU dry run'
+    )
+    return parser.parse_args()
+
+
+def residual_end(keras, shape, block, dtype, seed):
+    """`[branch, shortcut] -> relu(bn(branch) + shortcut)`, then `block` on it if given,
+    as a functional model with random batch-normalization weights and statistics."""
+    terms = [keras.Input(shape[1:], batch_size=shape[0]) for _ in range(2)]
+    normalized = keras.layers.BatchNormalization(dtype=dtype)(terms[0])
+    outputs = keras.layers.ReLU(dtype=dtype)(keras.layers.Add(dtype=dtype)([normalized, terms[1]]))
+    model = keras.Model(terms, [outputs, block(outputs)] if block else [outputs])
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        value = rng.standard_normal(weight.shape) * 0.2
+        weight.assign(np.abs(value) + 0.8 if "variance" in weight.path else value + 0.5)
+    return model
+
+
+def compiled(model, terms, mode, fold):
+    """The model's inference call on `terms`, jitted with its variables as arguments, in
+    kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` (read when it is traced, here);
+    exits if `fold` is `"on"` and the residual sum does not fold."""
+    import jax
+    import keras
+
+    import keras_stw
+
+    variables = model.weights
+
+    def run(values, terms):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+            outputs = keras_stw.models.call_folded(model, terms, training=False)
+            return model(terms, training=False) if outputs is None else outputs
+
+    values = [v.value for v in variables]
+    os.environ["KERAS_STW_FOLD_RESIDUALS"] = fold
+    with keras_stw.kernels.fused_kernels(mode):
+        if fold == "on":
+            (trio,) = keras_stw.models.residual_folds(model)
+            reason = keras_stw.kernels.residual_fold_reason(trio.block, trio.input_shape)
+            if reason:
+                raise SystemExit(f"The residual sum does not fold: {reason}")
+        function = jax.jit(run).lower(values, terms).compile()
+    return lambda terms: function(values, terms)
+
+
+def main():
+    args = parse_args()
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    import keras_stw
+
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
+    print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
+    print("inference, times in ms; error: max |a - b| / max |b| of the folded outputs (x, y)")
+    print("against the layers' own\n")
+    header = (
+        "| stage (HxW, C) | copy of x | TSN: sum + ReLU | TSM layers | TSM folded | "
+        "TSM folded / layers | STW layers | STW folded | STW folded / layers | "
+        "STW over TSN, layers | STW over TSN, folded | error TSM | error STW |"
+    )
+    print(header)
+    print("|" + " --- |" * (header.count("|") - 1))
+    copy = jax.jit(lambda a: a * jnp.asarray(1.5, a.dtype))
+    for stage in args.stages:
+        size, channels = map(int, stage.split("x"))
+        shape = (args.clips * args.num_frames, size, size, channels)
+        rng = np.random.default_rng(0)
+        compute = keras.dtype_policies.get(args.dtype).compute_dtype
+        terms = [jnp.asarray(rng.standard_normal(shape), compute) for _ in range(2)]
+        ms_copy = time_fn(copy, terms[1], steps=args.steps)
+        cells = [f"{ms_copy:.3f}"]
+        tsn = residual_end(keras, shape, None, args.dtype, seed=1)
+        ms_tsn = time_fn(compiled(tsn, terms, "off", "off"), terms, steps=args.steps)
+        cells.append(f"{ms_tsn:.3f}")
+        errors, overheads = [], []
+        for block_class in (keras_stw.TemporalShift, keras_stw.STWBlock):
+            block = block_class(args.num_frames, dtype=args.dtype)
+            model = residual_end(keras, shape, block, args.dtype, seed=2)
+            layers_call = compiled(model, terms, args.fused_mode, "off")
+            folded_call = compiled(model, terms, args.fused_mode, "on")
+            times = [time_fn(call, terms, steps=args.steps) for call in (layers_call, folded_call)]
+            cells += [f"{times[0]:.3f}", f"{times[1]:.3f}", f"{times[1] / times[0]:.3f}"]
+            overheads += [f"{times[0] - ms_tsn:.3f}", f"{times[1] - ms_tsn:.3f}"]
+            errors.append(max(relative_errors(folded_call(terms), layers_call(terms))))
+        cells += overheads[2:] + [f"{error:.1e}" for error in errors]
+        print(f"| {size}x{size}, {channels} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

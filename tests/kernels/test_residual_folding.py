@@ -1,0 +1,247 @@
+"""A residual sum's ReLU and the temporal block that reads it, folded into one kernel at
+inference, compute what the layers compute.
+
+Under JAX the kernel runs through Pallas's interpreter on the CPU (`"interpret"`) and is
+compared with the layers' `keras.ops` code (`"off"`): a residual trio (batch
+normalization on both terms, one, or none; `Add`; ReLU; the temporal block) as a small
+functional model, its two outputs and every gradient (the terms, the batch
+normalizations' weights and statistics, the block's weights), at a pixel count that is
+not a power of two, `T = 1`, both paddings and each block that runs as one kernel; then a
+whole video model. The search for the trios runs on every backend.
+"""
+
+import os
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+import keras_stw
+from keras_stw import kernels, layers
+from keras_stw.models import folding, residual_folding
+from tests.test_case import TestCase
+
+JAX = keras.backend.backend() == "jax"
+BLOCKS = [
+    ("stw", layers.STWBlock, {}),
+    ("stw_replicate", layers.STWBlock, {"padding": "replicate"}),
+    ("stfm_only", layers.STWBlock, {"combination": "stfm"}),
+    ("twm_only", layers.STWBlock, {"combination": "twm", "padding": "replicate"}),
+    ("tsm", layers.TemporalShift, {"shift_div": 4}),
+]
+# (clips, num_frames, height, width, channels): a pixel count that is not a power of two
+# (the last tile is masked), and one frame.
+SHAPES = [(2, 3, 3, 5, 64), (3, 1, 2, 2, 32)]
+# Which of the sum's two terms is batch-normalized: a stage's first block, the others,
+# and a sum of plain tensors.
+NORMALIZED = [(True, True), (False, True), (False, False)]
+
+
+def _residual_folding(setting):
+    return mock.patch.dict(os.environ, {"KERAS_STW_FOLD_RESIDUALS": setting})
+
+
+def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32"):
+    """A functional model `[branch, shortcut] -> [relu(sum), block(relu(sum))]`, with
+    random weights and batch-normalization statistics."""
+    clips, num_frames, height, width, channels = shape
+    frame_shape = (height, width, channels)
+    terms = [keras.Input(frame_shape, batch_size=clips * num_frames) for _ in range(2)]
+    summed = [
+        keras.layers.BatchNormalization(epsilon=1e-3, dtype=dtype)(term) if norm else term
+        for term, norm in zip(terms, normalized, strict=True)
+    ]
+    outputs = keras.layers.ReLU(dtype=dtype)(keras.layers.Add(dtype=dtype)(summed))
+    block = layer_class(num_frames, **kwargs, dtype=dtype)
+    model = keras.Model(terms, [outputs, block(outputs)])
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        value = rng.standard_normal(weight.shape).astype("float32") * 0.5
+        weight.assign(np.abs(value) + 0.5 if "variance" in weight.path else value)
+    return model
+
+
+def _terms(shape, seed):
+    clips, num_frames, height, width, channels = shape
+    rng = np.random.default_rng(seed)
+    size = (clips * num_frames, height, width, channels)
+    return [rng.standard_normal(size).astype("float32") for _ in range(2)]
+
+
+def _outputs_and_gradients(model, terms, upstream, mode):
+    """The trio's two outputs at inference in `mode`, then the gradients of
+    `sum(outputs * upstream)` for the two terms and every variable of the model."""
+    import jax
+
+    variables = model.weights
+
+    def loss(values, terms):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+            with kernels.fused_kernels(mode):
+                outputs = folding.call_folded(model, terms, training=False)
+        if mode == "off":
+            assert outputs is None, "the trio folded with the kernels off"
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+                with kernels.fused_kernels(mode):
+                    outputs = model(terms, training=False)
+        total = sum((o.astype("float32") * u).sum() for o, u in zip(outputs, upstream, strict=True))
+        return total, outputs
+
+    (_, outputs), (d_values, d_terms) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
+        [v.value for v in variables], terms
+    )
+    return [np.float32(value) for value in (*outputs, *d_terms, *d_values)]
+
+
+@pytest.mark.jax_only
+class ResidualFoldingParityTest(TestCase):
+    @parameterized.named_parameters(
+        (f"{name}_{i}_{sum(normalized)}", layer_class, kwargs, shape, normalized)
+        for name, layer_class, kwargs in BLOCKS
+        for i, shape in enumerate(SHAPES)
+        for normalized in NORMALIZED
+        if i == 0 or normalized == (False, True)
+    )
+    def test_outputs_and_every_gradient_match_the_layers(
+        self, layer_class, kwargs, shape, normalized
+    ):
+        from keras_stw.kernels import pallas_temporal_block
+
+        model = _trio(layer_class, kwargs, shape, normalized, seed=len(kwargs))
+        terms = _terms(shape, seed=1)
+        upstream = _terms(shape, seed=2)
+        spy = mock.patch.object(
+            pallas_temporal_block, "residual_block", wraps=pallas_temporal_block.residual_block
+        )
+        with spy as kernel:
+            folded = _outputs_and_gradients(model, terms, upstream, "interpret")
+        self.assertEqual(kernel.call_count, 1)
+        reference = _outputs_and_gradients(model, terms, upstream, "off")
+        self.assertLen(folded, 4 + len(model.weights))
+        # max |a - b| / max |b|; the gate's bias gradient is a sum of terms of about 1
+        # over every pixel that can cancel to near 0, so it is compared to 1 at least.
+        for got, want in zip(folded, reference, strict=True):
+            scale = max(np.abs(want).max(), 1.0 if want.ndim == 0 else 0.0)
+            self.assertLess(np.abs(got - want).max() / scale, 1e-5)
+
+    def test_bfloat16_outputs_match_float32(self):
+        shape = (2, 4, 3, 3, 64)
+        model = _trio(layers.STWBlock, {}, shape, (True, True), seed=3, dtype="bfloat16")
+        exact = _trio(layers.STWBlock, {}, shape, (True, True), seed=3)
+        terms = [keras.ops.cast(term, "bfloat16") for term in _terms(shape, seed=4)]
+        with kernels.fused_kernels("interpret"):
+            folded = folding.call_folded(model, terms, training=False)
+        with kernels.fused_kernels("off"):
+            wanted = exact([keras.ops.cast(term, "float32") for term in terms], training=False)
+        for got, want in zip(folded, wanted, strict=True):
+            self.assertEqual(got.dtype, "bfloat16")
+            got, want = np.float32(got), np.float32(want)
+            self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-2)
+
+    def test_a_video_model_folds_every_residual_sum_at_inference_only(self):
+        import jax
+
+        from keras_stw.kernels import pallas_temporal_block
+
+        keras.utils.set_random_seed(0)
+        model = keras_stw.video_resnet(
+            "stw", num_frames=4, num_classes=5, image_shape=(32, 32, 3), depth=26,
+            base_width=16, backbone="keras_cv",
+        )  # fmt: skip
+        rng = np.random.default_rng(5)
+        for weight in model.weights:  # statistics, temporal weights and scores not 0 or 1
+            if "moving_variance" in weight.path:
+                weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
+            elif any(name in weight.path for name in ("moving_mean", "temporal", "frame_scores")):
+                weight.assign(rng.normal(0.0, 0.2, weight.shape).astype("float32"))
+        clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+        frames = keras.ops.convert_to_tensor(clips)
+
+        def scores_and_saliency(mode):
+            def score(clips):
+                outputs = model(clips, training=False)
+                return (outputs * np.arange(5.0)).sum(), outputs
+
+            with kernels.fused_kernels(mode):
+                (_, outputs), saliency = jax.value_and_grad(score, has_aux=True)(frames)
+            return np.float32(outputs), np.float32(saliency)
+
+        spy = mock.patch.object(
+            pallas_temporal_block, "residual_block", wraps=pallas_temporal_block.residual_block
+        )
+        with spy as kernel:
+            folded = scores_and_saliency("interpret")
+            self.assertEqual(kernel.call_count, 7)
+            with kernels.fused_kernels("interpret"):
+                model.stateless_call(
+                    [v.value for v in model.trainable_variables],
+                    [v.value for v in model.non_trainable_variables],
+                    frames,
+                    training=True,
+                )
+            self.assertEqual(kernel.call_count, 7)  # training runs the layers
+        for got, want in zip(folded, scores_and_saliency("off"), strict=True):
+            self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
+
+    def test_folding_into_the_convolution_takes_the_blocks_it_pairs(self):
+        model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=6)
+        (fold,) = keras_stw.models.residual_folds(model)
+        with kernels.fused_kernels("interpret"):
+            self.assertEqual(kernels.residual_fold_reason(fold.block, fold.input_shape), "")
+            with _residual_folding("off"):
+                why = kernels.residual_fold_reason(fold.block, fold.input_shape)
+                self.assertIsNone(folding.call_folded(model, _terms(SHAPES[0], 7)))
+            self.assertIn("KERAS_STW_FOLD_RESIDUALS=off", why)
+            with _residual_folding("yes"), pytest.raises(ValueError, match="'on' or 'off'"):
+                kernels.residual_fold_reason(fold.block, fold.input_shape)
+
+
+class ResidualFoldsTest(TestCase):
+    @parameterized.named_parameters(
+        ("keras", "keras", 50, 64, 15),
+        ("keras_cv", "keras_cv", 26, 16, 7),
+        ("keras_hub", "keras_hub", 26, 64, 7),
+    )
+    def test_every_block_after_the_first_reads_a_residual_sum(self, backbone, depth, width, count):
+        model = keras_stw.video_resnet(
+            "stw", num_frames=2, num_classes=3, image_shape=(32, 32, 3), depth=depth,
+            base_width=width, backbone=backbone,
+        )  # fmt: skip
+        folds = keras_stw.models.residual_folds(model)
+        self.assertLen(folds, count)
+        # The first block of a stage has a projection shortcut: both terms are
+        # batch-normalized. After it, the shortcut is the block's input as it is.
+        first, second = folds[0], folds[1]
+        self.assertEqual([norm is not None for norm in first.norms].count(True), 2)
+        self.assertEqual([norm is not None for norm in second.norms].count(True), 1)
+        self.assertEqual({type(fold.block).__name__ for fold in folds}, {"STWBlock"})
+        self.assertTrue(all(residual_folding.is_plain_relu(fold.relu) for fold in folds))
+
+    def test_a_batch_normalization_another_layer_reads_is_not_folded(self):
+        terms = [keras.Input((3, 3, 32)) for _ in range(2)]
+        normalized = keras.layers.BatchNormalization()(terms[0])
+        summed = keras.layers.ReLU()(keras.layers.Add()([normalized, terms[1]]))
+        block = layers.STWBlock(2)
+        model = keras.Model(terms, [block(summed), normalized])
+        (fold,) = keras_stw.models.residual_folds(model)
+        self.assertEqual(fold.norms, (None, None))
+
+    def test_inference_folds_nothing_where_the_kernels_cannot_run(self):
+        model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=8)
+        self.assertIsNone(folding.call_folded(model, _terms(SHAPES[0], 9), training=False))
+        (fold,) = keras_stw.models.residual_folds(model)
+        why = kernels.residual_fold_reason(fold.block, fold.input_shape)
+        self.assertIn("NVIDIA GPU" if JAX else "JAX backend", why)
+
+    def test_the_inference_affine_is_the_layers_transform(self):
+        norm = keras.layers.BatchNormalization(epsilon=1e-3, center=False)
+        norm.build((None, 8))
+        rng = np.random.default_rng(10)
+        for weight in norm.weights:
+            weight.assign(np.abs(rng.standard_normal(weight.shape)).astype("float32"))
+        x = rng.standard_normal((4, 8)).astype("float32")
+        scale, shift = residual_folding.inference_affine(norm)
+        want = keras.ops.convert_to_numpy(norm(x, training=False))
+        self.assertAllClose(x * np.float32(scale) + np.float32(shift), want, atol=1e-6)
