@@ -1,13 +1,15 @@
 """A residual block's sum and ReLU with the temporal block that reads it, folded or not.
 
-At inference, for each stage of ResNet-50 (64 clips x 8 frames by default), times the
-residual block's end as TSN runs it (batch normalization of the branch, the sum with the
-shortcut, the ReLU: one XLA fusion), then with TSM's shift and with the STW block after
-it, each run layer by layer (XLA's fusion, then the block's kernel) and folded into one
-kernel (`keras_stw.models.residual_folding`), with a plain copy of `x` beside them, and
-checks on the device that the folded kernel gives the layers' outputs:
+At inference (or, with `--training`, a training call and its gradients), for each stage
+of ResNet-50 (64 clips x 8 frames by default), times the residual block's end as TSN runs
+it (batch normalization of the branch, the sum with the shortcut, the ReLU: one XLA
+fusion), then with TSM's shift and with the STW block after it, each run layer by layer
+(XLA's fusion, then the block's kernel) and folded into one kernel
+(`keras_stw.models.residual_folding`), with a plain copy of `x` beside them, and checks on
+the device how far the folded and the layer-by-layer results are from the layers' in
+float32:
 
-    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py
+    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py [--training]
 
 JAX only (the kernels are JAX's). TSM's shift takes its kernel here (mode `"on"`).
 """
@@ -32,6 +34,11 @@ def parse_args():
     parser.add_argument(
         "--fused-mode", default="on", help='"on" on a GPU; "interpret" for a CPU dry run'
     )
+    parser.add_argument(
+        "--training",
+        action="store_true",
+        help="time a training call and its gradients (batch statistics) instead",
+    )
     return parser.parse_args()
 
 
@@ -49,10 +56,12 @@ def residual_end(keras, shape, block, dtype, seed):
     return model
 
 
-def compiled(model, terms, mode, fold):
-    """The model's inference call on `terms`, jitted with its variables as arguments, in
-    kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` (read when it is traced, here);
-    exits if `fold` is `"on"` and the residual sum does not fold."""
+def compiled(model, terms, mode, fold, training=False):
+    """The model's call on `terms` (inference; or, `training`, a training call with its
+    gradients for the terms and every variable, of the outputs' sum), jitted with its
+    variables as arguments, in kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` (read
+    when it is traced, here); exits if `fold` is `"on"` and the residual sum does not
+    fold."""
     import jax
     import keras
 
@@ -60,10 +69,20 @@ def compiled(model, terms, mode, fold):
 
     variables = model.weights
 
-    def run(values, terms):
+    def call(values, terms):
         with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
-            outputs = keras_stw.models.call_folded(model, terms, training=False)
-            return model(terms, training=False) if outputs is None else outputs
+            outputs = keras_stw.models.call_folded(model, terms, training=training)
+            return model(terms, training=training) if outputs is None else outputs
+
+    def total(values, terms):
+        outputs = call(values, terms)
+        return sum(output.astype("float32").sum() for output in outputs), outputs
+
+    def step(values, terms):
+        (_, outputs), grads = jax.value_and_grad(total, (0, 1), has_aux=True)(values, terms)
+        return [*outputs, *jax.tree.leaves(grads)]
+
+    run = step if training else call
 
     values = [v.value for v in variables]
     os.environ["KERAS_STW_FOLD_RESIDUALS"] = fold
@@ -87,12 +106,17 @@ def main():
 
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
     print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
-    print("inference, times in ms; error: max |a - b| / max |b| of the folded outputs (x, y)")
-    print("against the layers' own\n")
+    print(
+        ("training call + gradients" if args.training else "inference")
+        + ", times in ms; errors: max |a - b| / max |b| of the outputs (x, y)"
+        + (" and every gradient" if args.training else "")
+        + ", the worst, folded and layer by layer, against the layers in float32\n"
+    )
     header = (
         "| stage (HxW, C) | copy of x | TSN: sum + ReLU | TSM layers | TSM folded | "
         "TSM folded / layers | STW layers | STW folded | STW folded / layers | "
-        "STW over TSN, layers | STW over TSN, folded | error TSM | error STW |"
+        "STW over TSN, layers | STW over TSN, folded | error TSM (folded, layers) | "
+        "error STW (folded, layers) |"
     )
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
@@ -106,19 +130,25 @@ def main():
         ms_copy = time_fn(copy, terms[1], steps=args.steps)
         cells = [f"{ms_copy:.3f}"]
         tsn = residual_end(keras, shape, None, args.dtype, seed=1)
-        ms_tsn = time_fn(compiled(tsn, terms, "off", "off"), terms, steps=args.steps)
+        tsn_call = compiled(tsn, terms, "off", "off", args.training)
+        ms_tsn = time_fn(tsn_call, terms, steps=args.steps)
         cells.append(f"{ms_tsn:.3f}")
+        exact_terms = [term.astype("float32") for term in terms]
         errors, overheads = [], []
         for block_class in (keras_stw.TemporalShift, keras_stw.STWBlock):
-            block = block_class(args.num_frames, dtype=args.dtype)
-            model = residual_end(keras, shape, block, args.dtype, seed=2)
-            layers_call = compiled(model, terms, args.fused_mode, "off")
-            folded_call = compiled(model, terms, args.fused_mode, "on")
+            model, exact = (
+                residual_end(keras, shape, block_class(args.num_frames, dtype=dtype), dtype, 2)
+                for dtype in (args.dtype, "float32")
+            )
+            layers_call = compiled(model, terms, args.fused_mode, "off", args.training)
+            folded_call = compiled(model, terms, args.fused_mode, "on", args.training)
             times = [time_fn(call, terms, steps=args.steps) for call in (layers_call, folded_call)]
             cells += [f"{times[0]:.3f}", f"{times[1]:.3f}", f"{times[1] / times[0]:.3f}"]
             overheads += [f"{times[0] - ms_tsn:.3f}", f"{times[1] - ms_tsn:.3f}"]
-            errors.append(max(relative_errors(folded_call(terms), layers_call(terms))))
-        cells += overheads[2:] + [f"{error:.1e}" for error in errors]
+            want = compiled(exact, exact_terms, "off", "off", args.training)(exact_terms)
+            worst = [max(relative_errors(call(terms), want)) for call in (folded_call, layers_call)]
+            errors.append(", ".join(f"{error:.1e}" for error in worst))
+        cells += overheads[2:] + errors
         print(f"| {size}x{size}, {channels} | " + " | ".join(cells) + " |", flush=True)
 
 

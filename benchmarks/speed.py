@@ -190,7 +190,7 @@ def kernels_used(model, clip_shape):
         for fold in keras_stw.models.residual_folds(model)
         if not keras_stw.kernels.residual_fold_reason(fold.block, fold.input_shape)
     ]
-    return used + f", {len(folds)} residual sums folded at inference"
+    return used + f", {len(folds)} residual sums folded"
 
 
 def compiled_model(name, args, jit_compile=True):

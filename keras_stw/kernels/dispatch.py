@@ -200,8 +200,8 @@ def recompute_enabled():
 def residual_folding_enabled():
     """Whether `KERAS_STW_FOLD_RESIDUALS` is `"on"` (it is by default).
 
-    When it is, a video model's inference call on JAX runs the ReLU after each residual
-    sum and the temporal block that reads it as one kernel (`residual_fold_reason`).
+    When it is, a video model on JAX runs the ReLU after each residual sum and the
+    temporal block that reads it as one kernel (`residual_fold_reason`).
     """
     return _switch(_RESIDUAL_VARIABLE, "on")
 
@@ -210,11 +210,12 @@ def residual_fold_reason(layer, input_shape, dtype=None):
     """Why the residual sum's ReLU and `layer`, which reads it, cannot run as one kernel.
 
     That kernel (`keras_stw.kernels.pallas_temporal_block.residual_block`) reads the
-    sum's two terms (before their inference batch normalization, which it applies) and
-    writes the residual block's output and the temporal block's, in one pass. A video
-    model's inference call folds each such trio (`keras_stw.models.residual_folds`) where
-    this returns `""`: the layer's own kernel runs for this shape, as one kernel, and
-    `KERAS_STW_FOLD_RESIDUALS` is not `"off"`. Training runs the layers as they are.
+    sum's two terms (before their batch normalization, which it applies) and writes the
+    residual block's output and the temporal block's, in one pass; its backward kernel
+    writes the gradient of the sum. A video model on JAX folds each such trio
+    (`keras_stw.models.residual_folds`), training and at inference, where this returns
+    `""`: the layer's own kernel runs for this shape, as one kernel, and
+    `KERAS_STW_FOLD_RESIDUALS` is not `"off"`.
 
     Args:
         layer: a temporal layer of `keras_stw.layers`.
@@ -252,16 +253,47 @@ def residual_block(terms, affines, layer):
     """`relu(sum)` and `layer(relu(sum))` of a residual sum of two terms, as one kernel.
 
     Args:
-        terms: the sum's two terms before their inference batch normalization, if any,
-            each `(batch * num_frames, H, W, C)`.
-        affines: a `(scale, shift)` pair of `(C,)` arrays for each term (its inference
-            batch normalization), or `None` for a term added as it is.
+        terms: the sum's two terms before their batch normalization, if any, each
+            `(batch * num_frames, H, W, C)`.
+        affines: a `(scale, shift)` pair of `(C,)` arrays for each term (its batch
+            normalization at inference), or `None` for a term added as it is.
         layer: the temporal layer that reads the residual block's output.
 
     Returns:
         `(outputs, layer_outputs)`, each like `terms[0]`, or `None` where the trio cannot
         be folded (`residual_fold_reason`).
     """
+    rows = []
+    for affine in affines:
+        channels = terms[0].shape[-1]
+        scale, shift = (ops.ones((channels,)), ops.zeros((channels,))) if affine is None else affine
+        rows += [ops.cast(scale, "float32"), ops.cast(shift, "float32")]
+    outputs = _run_residual_kernel("residual_block", terms, layer, ops.stack(rows))
+    return outputs and outputs[:2]
+
+
+def batch_normalized_residual_block(terms, norms, layer):
+    """`residual_block` while training: each normalized term by its batch's statistics.
+
+    Args:
+        terms: the sum's two terms before their batch normalization, if any, each
+            `(batch * num_frames, H, W, C)`.
+        norms: for each term `(gamma, beta, epsilon)` of its batch normalization, or
+            `None` for a term added as it is.
+        layer: the temporal layer that reads the residual block's output.
+
+    Returns:
+        `(outputs, layer_outputs, statistics)`, the first two like `terms[0]` and
+        `statistics` each normalized term's float32 `(mean, variance)` (`None` for the
+        others), or `None` where the trio cannot be folded (`residual_fold_reason`).
+    """
+    return _run_residual_kernel("normalized_residual_block", terms, layer, norms)
+
+
+def _run_residual_kernel(name, terms, layer, normalization):
+    """`pallas_temporal_block.<name>` on `terms` in the kernels' clip layout, with
+    `normalization` (its second argument) and `layer`'s weights; `None` where the trio
+    cannot be folded."""
     first = terms[0]
     if residual_fold_reason(layer, first.shape, first.dtype):
         return None
@@ -269,18 +301,14 @@ def residual_block(terms, affines, layer):
 
     channels = first.shape[-1]
     spec = layer.fused_spec(channels)
-    rows = []
-    for affine in affines:
-        scale, shift = (ops.ones((channels,)), ops.zeros((channels,))) if affine is None else affine
-        rows += [ops.cast(scale, "float32"), ops.cast(shift, "float32")]
-    outputs = pallas_temporal_block.residual_block(
+    x, y, *rest = getattr(pallas_temporal_block, name)(
         [_clips(ops.cast(term, first.dtype), spec) for term in terms],
-        ops.stack(rows),
+        normalization,
         *_layer_weights(layer, channels),
         spec,
         interpret=get_fused_kernels() == "interpret",
     )
-    return tuple(ops.reshape(value, first.shape) for value in outputs)
+    return (ops.reshape(x, first.shape), ops.reshape(y, first.shape), *rest)
 
 
 def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):

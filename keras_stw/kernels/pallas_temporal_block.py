@@ -165,7 +165,9 @@ def block_forward(x, scale, taps, bias, spec, interpret=False, output_again=Fals
     return y, saved
 
 
-def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_again=False):
+def block_backward(
+    saved, dy, scale, taps, bias, spec, interpret=False, output_again=False, x_cotangent=None
+):
     """The block's gradients, in one pass over `dy` and what `block_forward` saved.
 
     With `output_again`, the same pass writes the block's output once more, from the `x`
@@ -181,6 +183,10 @@ def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_a
         spec: `TemporalBlockSpec`.
         interpret: bool. Run through Pallas's interpreter (any device; for tests).
         output_again: bool. Whether to write the block's output too.
+        x_cotangent: array like `x`, or `None`. For an `x` that is a ReLU's output
+            (`residual_block`; `saved` must hold `x`): the gradient reaching `x` from its
+            other readers. The pass then adds it to the block's and writes the gradient of
+            the ReLU's input, `(dx + x_cotangent) * (x > 0)`, in place of `dx`.
 
     Returns:
         `(dx, (dscale, dtaps, dbias), y)`, with `y` `None` unless `output_again`.
@@ -196,6 +202,8 @@ def block_backward(saved, dy, scale, taps, bias, spec, interpret=False, output_a
     params = pack_weights(scale, taps, bias)
     outputs = ("dx",) + (("y",) if output_again else ()) + (("partials",) if spec.weighted else ())
     arrays = {**saved, "dy": dy}
+    if x_cotangent is not None:
+        arrays["x_cotangent"] = x_cotangent
     launched = _launch(_backward_kernel, arrays, outputs, params, spec, interpret)
     results = dict(zip(outputs, launched, strict=True))
     if spec.weighted:
@@ -214,12 +222,14 @@ def residual_block(terms, affine, scale, taps, bias, spec, interpret=False):
     """A residual sum's ReLU and the temporal block that reads it, in one pass: `(x, y)`.
 
     `x = relu(terms[0] * affine[0] + affine[1] + terms[1] * affine[2] + affine[3])` is the
-    residual block's output (each term's inference batch normalization folded into a
-    per-channel scale and shift; `1` and `0` for a term without one) and `y` the temporal
-    block applied to `x`. The kernel reads the two terms and writes `x` and `y`, where the
-    sum's own fusion and the block's kernel read the terms, write `x`, read it again and
-    write `y`. Its gradient is that of the two steps apart (the block's own kernels), for
-    a caller that differentiates an inference call.
+    residual block's output (each term's batch normalization as a per-channel scale and
+    shift; `1` and `0` for a term without one) and `y` the temporal block applied to `x`.
+    The kernel reads the two terms and writes `x` and `y`, where the sum's own fusion and
+    the block's kernel read the terms, write `x`, read it again and write `y`. Its
+    gradient is one pass of the block's backward kernel, which also adds the gradient
+    reaching `x` from its other readers and masks the sum by the ReLU, so that it writes
+    the sum's gradient instead of the block's input's; it keeps `x`, the gate's values
+    and the two terms (which a batch normalization keeps for its own gradient anyway).
 
     Args:
         terms: pair of arrays `(clips, num_frames, pixels, channels)` of one dtype: the
@@ -247,35 +257,127 @@ def residual_block(terms, affine, scale, taps, bias, spec, interpret=False):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
 def _residual_block(terms, affine, scale, taps, bias, spec, interpret):
-    params = pack_weights(scale, taps, bias)
-    arrays = {"term0": terms[0], "term1": terms[1], "affine": affine.astype(jnp.float32)}
-    x, y = _launch(_forward_kernel, arrays, ("x", "y"), params, spec, interpret)
+    x, y, _ = _residual_forward(terms, affine, scale, taps, bias, spec, interpret, gates=False)
     return x, y
 
 
-def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
-    outputs = _residual_block(terms, affine, scale, taps, bias, spec, interpret)
-    return outputs, (terms, affine, scale, taps, bias)
-
-
-def _residual_block_bwd(spec, interpret, primals, cotangents):
-    _, vjp = jax.vjp(
-        functools.partial(_unfused_residual_block, spec=spec, interpret=interpret), *primals
+def _residual_forward(terms, affine, scale, taps, bias, spec, interpret, gates):
+    """`x`, `y` and, with `gates` and a block with a gate, the gate's values (else `None`)."""
+    arrays = {"term0": terms[0], "term1": terms[1], "affine": affine.astype(jnp.float32)}
+    outputs = ("x", "y", "gates") if gates and spec.gate else ("x", "y")
+    x, y, *gate_values = _launch(
+        _forward_kernel, arrays, outputs, pack_weights(scale, taps, bias), spec, interpret
     )
-    return vjp(cotangents)
+    return x, y, (gate_values[0] if gate_values else None)
+
+
+def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
+    x, y, gates = _residual_forward(terms, affine, scale, taps, bias, spec, interpret, True)
+    saved = {"x": x} if gates is None else {"x": x, "gates": gates}
+    return (x, y), (saved, terms, affine, scale, taps, bias)
+
+
+def _residual_block_bwd(spec, interpret, residuals, cotangents):
+    saved, terms, affine, scale, taps, bias = residuals
+    dx, dy = cotangents
+    total, weight_grads, _ = block_backward(
+        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
+    )
+    total = total.astype(jnp.float32)  # the gradient of the sum, before the ReLU
+    pixels = (0, 1, 2)
+    dterms, daffine = [], []
+    for index, term in enumerate(terms):
+        dterms.append((total * affine[2 * index]).astype(term.dtype))
+        daffine += [jnp.sum(total * term.astype(jnp.float32), pixels), jnp.sum(total, pixels)]
+    return tuple(dterms), jnp.stack(daffine), *weight_grads
 
 
 _residual_block.defvjp(_residual_block_fwd, _residual_block_bwd)
 
 
-def _unfused_residual_block(terms, affine, scale, taps, bias, spec, interpret):
-    """`residual_block` as its two steps: the ReLU of the sum, then the block's kernel."""
-    total = sum(
-        term.astype(jnp.float32) * affine[2 * index] + affine[2 * index + 1]
-        for index, term in enumerate(terms)
+def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=False):
+    """`residual_block` while training: each batch-normalized term by its batch's statistics.
+
+    The statistics are per channel over every frame and pixel, as a `BatchNormalization`
+    layer computes them when training. The backward pass runs the same kernel as
+    `residual_block`'s, then each batch normalization's whole gradient (through its
+    statistics too) in float32, rounding a term's gradient once, as the layer's own
+    gradient does: a bfloat16 term's gradient added up from a bfloat16 scale-and-shift
+    part and a part through the statistics would lose the two parts' cancellation.
+
+    Args:
+        terms: pair of arrays `(clips, num_frames, pixels, channels)` of one dtype.
+        norms: pair, for each term `(gamma, beta, epsilon)` of its batch normalization
+            (`gamma` and `beta` `(channels,)` arrays, `epsilon` a float), or `None` for
+            a term added as it is.
+        scale, taps, bias: the block's weights, as `temporal_block` takes them.
+        spec: `TemporalBlockSpec`.
+        interpret: bool. Run through Pallas's interpreter (any device; for tests).
+
+    Returns:
+        `(x, y, statistics)`: `statistics` holds, for each normalized term, its batch's
+        float32 `(mean, variance)` (for the moving averages; no gradient flows back
+        through them), and `None` for the others.
+    """
+    epsilons = tuple(None if norm is None else float(norm[2]) for norm in norms)
+    weights = tuple(None if norm is None else tuple(norm[:2]) for norm in norms)
+    return _normalized_residual_block(
+        tuple(terms), weights, scale, taps, bias, spec, interpret, epsilons
     )
-    x = jnp.maximum(total, 0.0).astype(terms[0].dtype)
-    return x, _temporal_block(x, scale, taps, bias, spec, interpret)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
+def _normalized_residual_block(terms, weights, scale, taps, bias, spec, interpret, epsilons):
+    outputs, _ = _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons)
+    return outputs
+
+
+def _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons):
+    statistics, rows = [], []
+    for term, weight, epsilon in zip(terms, weights, epsilons, strict=True):
+        if weight is None:
+            statistics.append(None)
+            rows += [jnp.ones(term.shape[-1]), jnp.zeros(term.shape[-1])]
+            continue
+        values = term.astype(jnp.float32)
+        mean, variance = jnp.mean(values, (0, 1, 2)), jnp.var(values, (0, 1, 2))
+        statistics.append((mean, variance))
+        term_scale = weight[0].astype(jnp.float32) * jax.lax.rsqrt(variance + epsilon)
+        rows += [term_scale, weight[1].astype(jnp.float32) - mean * term_scale]
+    x, y, gates = _residual_forward(
+        terms, jnp.stack(rows), scale, taps, bias, spec, interpret, gates=True
+    )
+    saved = {"x": x} if gates is None else {"x": x, "gates": gates}
+    residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias)
+    return (x, y, tuple(statistics)), residuals
+
+
+def _normalized_bwd(spec, interpret, epsilons, residuals, cotangents):
+    saved, terms, weights, statistics, scale, taps, bias = residuals
+    dx, dy, _ = cotangents  # The statistics feed only the moving averages.
+    total, weight_grads, _ = block_backward(
+        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
+    )
+    total = total.astype(jnp.float32)  # the gradient of the sum, before the ReLU
+    pixels = (0, 1, 2)
+    dterms, dweights = [], []
+    for term, weight, stats, epsilon in zip(terms, weights, statistics, epsilons, strict=True):
+        if weight is None:
+            dterms.append(total.astype(term.dtype))
+            dweights.append(None)
+            continue
+        mean, inverse = stats[0], jax.lax.rsqrt(stats[1] + epsilon)
+        normalized = (term.astype(jnp.float32) - mean) * inverse
+        dbeta, dgamma = jnp.sum(total, pixels), jnp.sum(total * normalized, pixels)
+        count = total.size // total.shape[-1]
+        dterm = weight[0].astype(jnp.float32) * inverse
+        dterm = dterm * (total - (dbeta + normalized * dgamma) / count)
+        dterms.append(dterm.astype(term.dtype))
+        dweights.append((dgamma.astype(weight[0].dtype), dbeta.astype(weight[1].dtype)))
+    return tuple(dterms), tuple(dweights), *weight_grads
+
+
+_normalized_residual_block.defvjp(_normalized_fwd, _normalized_bwd)
 
 
 def pack_weights(scale, taps, bias):
@@ -290,8 +392,8 @@ def _launch(kernel, inputs, outputs, params, spec, interpret):
 
     Args:
         kernel: `_forward_kernel` or `_backward_kernel`.
-        inputs: dict of the arrays it reads by name: `"x"`,
-            `"dy"`, `"term0"` and `"term1"` (frame-shaped, like `x`), `"gates"`
+        inputs: dict of the arrays it reads by name: `"x"`, `"dy"`, `"x_cotangent"`,
+            `"term0"` and `"term1"` (frame-shaped, like `x`), `"gates"`
             (`(clips, num_frames, pixels, 1)` float32) and `"affine"` (`(4, channels)`
             float32, `residual_block`'s).
         outputs: tuple of the names of the arrays it writes, in order: `"x"`, `"y"` and
@@ -347,7 +449,7 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
         "params": ((GRAD_ROWS, channels), jnp.float32, (GRAD_ROWS, channels), lambda n, j: (0, 0)),
         "affine": ((4, channels), jnp.float32, (4, channels), lambda n, j: (0, 0)),
     }
-    arrays.update(dict.fromkeys(("x", "dy", "y", "dx", "term0", "term1"), frames))
+    arrays.update(dict.fromkeys(("x", "dy", "y", "dx", "term0", "term1", "x_cotangent"), frames))
 
     def blocks(names):
         return [pl.BlockSpec(*arrays[name][2:]) for name in names]
@@ -526,7 +628,8 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
 def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
     """Writes `dx`, the weights' partial sums if `refs` has `"partials"`, and the block's
     output again if it has `"y"` (`x` and the gate's values are in `refs` where the block
-    needs them)."""
+    needs them). With `"x_cotangent"`, `dx` is `(dx + x_cotangent) * (x > 0)`, the
+    gradient of the sum whose ReLU `x` is (`block_backward`)."""
     channels = refs["dy"].shape[-1]
     weights = _weights(refs["params"])
     block_start = pl.program_id(1) * tiles * pixels
@@ -608,6 +711,8 @@ def _backward_tile(tile, refs, weights, sums):
             sums[2] += du * frame(t)
             sums[3] += du * frame(t + 1)
             sums[4] += du
+        if "x_cotangent" in refs:
+            dx = jnp.where(frame(t) > 0, dx + tile.load(refs["x_cotangent"], t), 0.0)
         tile.store(refs["dx"], t, dx)
         if "y" in refs:
             tile.store(refs["y"], t, _output(tile, frame, t, scale, gate(t) if spec.gate else None))

@@ -20,8 +20,8 @@ backward pass, not its sum before the ReLU as well (2.3 to 2.4 GiB of STW-ResNet
 step at batch 64 on an H100). The other ReLUs keep `jax.nn.relu`: where XLA would rather
 recompute a ReLU's output than keep it (the stem's, before the max pool), the output-masked
 ReLU made it keep 0.76 GiB more.
-At inference under JAX, a residual sum, its ReLU and the temporal block that reads it run
-as one kernel where it runs (`keras_stw.models.residual_folding`), on by default.
+Under JAX, a residual sum, its ReLU and the temporal block that reads it run as one kernel
+where it runs (`keras_stw.models.residual_folding`), on by default.
 The model's layers, weights and saved files are unchanged; where a pair does neither, both
 layers run as usual.
 """
@@ -97,10 +97,10 @@ def _residual_relu(layer, model):
 
 def call_folded(model, inputs, training=None):
     """`model(inputs)` with each temporal block and the convolution that reads it run as one
-    pair, at inference each residual sum and the temporal block that reads it run as one
-    kernel and, when the model trains under JAX, its residual ReLUs' gradient read from
-    their output (`residual_relus`); `None` where none of this applies, and Keras runs the
-    model.
+    pair, under JAX each residual sum and the temporal block that reads it run as one
+    kernel and, when the model trains under JAX, its other residual ReLUs' gradient read
+    from their output (`residual_relus`); `None` where none of this applies, and Keras runs
+    the model.
 
     A pair folds into one kernel where `keras_stw.kernels.fold_reason` allows it (JAX on a
     GPU, with `KERAS_STW_FOLD_CONVOLUTIONS=on`). Otherwise, when the model trains with
@@ -113,20 +113,22 @@ def call_folded(model, inputs, training=None):
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model) if fold or recompute else []
-    relus = {id(relu) for relu in residual_relus(model)} if on_jax and training else set()
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
     folds = []
-    if on_jax and not training:
+    if on_jax:
         folds = [
             trio
             for trio in residual_folding.applicable_folds(model)
             if id(trio.block) not in blocks
         ]
+    fold_of_relu = {id(trio.relu): trio for trio in folds}
+    relus = set()
+    if on_jax and training:
+        relus = {id(relu) for relu in residual_relus(model) if id(relu) not in fold_of_relu}
     if not (pairs or relus or folds):
         return None
     deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
-    fold_of_relu = {id(trio.relu): trio for trio in folds}
     folded_blocks = {id(trio.block) for trio in folds}
     block_outputs = {}  # a folded temporal block's output, by id(block), from its ReLU
 
@@ -140,7 +142,7 @@ def call_folded(model, inputs, training=None):
             return lambda inputs, **kwargs: graph.Deferred(operation, call, inputs)
         if id(operation) in fold_of_relu:
             return lambda inputs, **kwargs: residual_folding.run_relu(
-                fold_of_relu[id(operation)], inputs, call, block_outputs
+                fold_of_relu[id(operation)], inputs, call, block_outputs, bool(training)
             )
         if id(operation) in folded_blocks:
             return lambda inputs, **kwargs: (

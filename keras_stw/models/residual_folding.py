@@ -2,14 +2,17 @@
 
 In a video ResNet each temporal block reads a residual block's output
 `x = relu(bn(branch) + shortcut)` (the shortcut itself batch-normalized at a stage's
-first block). Run layer by layer at inference, XLA's fusion reads the two terms and
-writes `x`, then the temporal block's kernel reads `x` again and writes its output `y`.
-Folded (`keras_stw.kernels.pallas_temporal_block.residual_block`), one kernel reads the
-two terms, applies each one's batch normalization as the per-channel scale and shift it
-is at inference, and writes `x` (which the next shortcut reads) and `y`: one read of `x`
-less per block. `keras_stw.models.folding.call_folded` runs it for every `ResidualFold`
-of a model called for inference on JAX (`keras_stw.kernels.residual_fold_reason`);
-training runs the layers as they are. Layers, weights and saved files do not change.
+first block). Run layer by layer, XLA's fusion reads the two terms and writes `x`, then
+the temporal block's kernel reads `x` again and writes its output `y`. Folded
+(`keras_stw.kernels.pallas_temporal_block.residual_block`), one kernel reads the two
+terms, applies each one's batch normalization as a per-channel scale and shift (from the
+moving statistics at inference, from the batch's when training, which also updates the
+moving statistics as the layer does), and writes `x` (which the next shortcut reads) and
+`y`: one read of `x` less per block. Its backward kernel adds the gradient reaching `x`
+from the next shortcut to the block's and masks it by the ReLU in the same pass.
+`keras_stw.models.folding.call_folded` runs it for every `ResidualFold` of a model on JAX
+(`keras_stw.kernels.residual_fold_reason`). Layers, weights and saved files do not
+change.
 """
 
 import dataclasses
@@ -111,43 +114,76 @@ def _only_reader(tensor, model):
 
 
 def _folded_norm(term, add_node, model):
-    """The channels-last `BatchNormalization` that produces `term` for the sum alone, or
-    `None`."""
+    """The channels-last `BatchNormalization` without renormalization that produces `term`
+    for the sum alone, or `None`."""
     node = graph.producer_in(term, model)
     norm = node and node.operation
     if type(norm) is not keras.layers.BatchNormalization:
         return None
-    if norm.axis not in (-1, len(term.shape) - 1) or _only_reader(term, model) is not add_node:
+    if norm.axis not in (-1, len(term.shape) - 1) or norm.renorm:
         return None
-    return norm
+    return norm if _only_reader(term, model) is add_node else None
 
 
 def inference_affine(norm):
     """A `BatchNormalization`'s inference transform as float32 `(scale, shift)`, the way
     `keras.ops.batch_normalization` computes it: `x * scale + shift`."""
-    scale = ops.rsqrt(ops.cast(norm.moving_variance, "float32") + norm.epsilon)
+    moving = (ops.cast(norm.moving_mean, "float32"), ops.cast(norm.moving_variance, "float32"))
+    return _affine(norm, *moving)
+
+
+def update_moving_statistics(norm, mean, variance):
+    """Moves a `BatchNormalization`'s moving statistics towards a batch's, as the layer's
+    own training call does."""
+    for moving, batch in ((norm.moving_mean, mean), (norm.moving_variance, variance)):
+        moving.assign(ops.cast(moving, "float32") * norm.momentum + batch * (1.0 - norm.momentum))
+
+
+def _batch_norm_weights(norm):
+    """`(gamma, beta, epsilon)` of a `BatchNormalization` (1 and 0 where it has none)."""
+    channels = norm.moving_mean.shape[0]
+    gamma = ops.cast(norm.gamma, "float32") if norm.scale else ops.ones((channels,))
+    beta = ops.cast(norm.beta, "float32") if norm.center else ops.zeros((channels,))
+    return gamma, beta, norm.epsilon
+
+
+def _affine(norm, mean, variance):
+    scale = ops.rsqrt(variance + norm.epsilon)
     if norm.scale:
         scale = scale * ops.cast(norm.gamma, "float32")
-    shift = -ops.cast(norm.moving_mean, "float32") * scale
+    shift = -mean * scale
     if norm.center:
         shift = shift + ops.cast(norm.beta, "float32")
     return scale, shift
 
 
-def run_relu(fold, deferred_sum, relu_call, block_outputs):
+def run_relu(fold, deferred_sum, relu_call, block_outputs, training=False):
     """The ReLU's output for `fold`, from the `graph.Deferred` sum (whose terms are
     deferred batch normalizations or tensors), with the temporal block's output put in
-    `block_outputs` under `id(fold.block)` where the kernel runs."""
-    terms, affines = [], []
-    for term in deferred_sum.inputs:
-        deferred = isinstance(term, graph.Deferred)
-        terms.append(ops.cast(term.inputs if deferred else term, fold.relu.compute_dtype))
-        affines.append(inference_affine(term.layer) if deferred else None)
+    `block_outputs` under `id(fold.block)` where the kernel runs. A training call
+    normalizes by the batch's statistics and updates the moving ones, as the layers do
+    (or, where one of the batch normalizations is frozen, runs the layers)."""
+    norms = [
+        term.layer if isinstance(term, graph.Deferred) else None for term in deferred_sum.inputs
+    ]
+    terms = [
+        ops.cast(term.inputs if norm else term, fold.relu.compute_dtype)
+        for term, norm in zip(deferred_sum.inputs, norms, strict=True)
+    ]
+    outputs = None
     with keras.name_scope(fold.relu.name):  # traces and profiles name the kernel by the ReLU
-        outputs = dispatch.residual_block(terms, affines, fold.block)
+        if not training:
+            affines = [norm and inference_affine(norm) for norm in norms]
+            outputs = dispatch.residual_block(terms, affines, fold.block)
+        elif all(norm is None or norm.trainable for norm in norms):
+            weights = [norm and _batch_norm_weights(norm) for norm in norms]
+            outputs = dispatch.batch_normalized_residual_block(terms, weights, fold.block)
+            if outputs is not None:
+                for norm, statistics in zip(norms, outputs[2], strict=True):
+                    if norm is not None:
+                        update_moving_statistics(norm, *statistics)
     if outputs is None:
         values = [t.value() if isinstance(t, graph.Deferred) else t for t in deferred_sum.inputs]
         return relu_call(deferred_sum.call(values))
-    x, y = outputs
-    block_outputs[id(fold.block)] = ops.cast(y, fold.block.compute_dtype)
-    return x
+    block_outputs[id(fold.block)] = ops.cast(outputs[1], fold.block.compute_dtype)
+    return outputs[0]

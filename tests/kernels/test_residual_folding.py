@@ -10,6 +10,7 @@ not a power of two, `T = 1`, both paddings and each block that runs as one kerne
 whole video model. The search for the trios runs on every backend.
 """
 
+import contextlib
 import os
 from unittest import mock
 
@@ -43,6 +44,27 @@ def _residual_folding(setting):
     return mock.patch.dict(os.environ, {"KERAS_STW_FOLD_RESIDUALS": setting})
 
 
+@contextlib.contextmanager
+def _kernel_calls():
+    """Counts the folded kernel's calls, at inference and training, in a dict."""
+    from keras_stw.kernels import pallas_temporal_block
+
+    calls = {}
+    with contextlib.ExitStack() as stack:
+        for phase, name in (
+            ("inference", "residual_block"),
+            ("training", "normalized_residual_block"),
+        ):
+            function = getattr(pallas_temporal_block, name)
+
+            def counted(*args, _phase=phase, _function=function, **kwargs):
+                calls[_phase] = calls.get(_phase, 0) + 1
+                return _function(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(pallas_temporal_block, name, counted))
+        yield calls
+
+
 def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32"):
     """A functional model `[branch, shortcut] -> [relu(sum), block(relu(sum))]`, with
     random weights and batch-normalization statistics."""
@@ -70,24 +92,24 @@ def _terms(shape, seed):
     return [rng.standard_normal(size).astype("float32") for _ in range(2)]
 
 
-def _outputs_and_gradients(model, terms, upstream, mode):
-    """The trio's two outputs at inference in `mode`, then the gradients of
-    `sum(outputs * upstream)` for the two terms and every variable of the model."""
+def _outputs_and_gradients(model, terms, upstream, mode, training=False):
+    """The trio's two outputs, its moving statistics after the call when `training`, then
+    the gradients of `sum(outputs * upstream)` for the two terms and every variable of the
+    model: the trio folded (`mode="interpret"`) or its layers (`"off"`)."""
     import jax
 
     variables = model.weights
 
     def loss(values, terms):
-        with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
-            with kernels.fused_kernels(mode):
-                outputs = folding.call_folded(model, terms, training=False)
-        if mode == "off":
-            assert outputs is None, "the trio folded with the kernels off"
-            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
-                with kernels.fused_kernels(mode):
-                    outputs = model(terms, training=False)
+        mapping = list(zip(variables, values, strict=True))
+        with keras.StatelessScope(state_mapping=mapping) as scope, kernels.fused_kernels(mode):
+            if mode == "off":
+                outputs = model(terms, training=training)
+            else:
+                outputs = folding.call_folded(model, terms, training=training)
+            updated = [scope.get_current_value(v) for v in model.non_trainable_weights]
         total = sum((o.astype("float32") * u).sum() for o, u in zip(outputs, upstream, strict=True))
-        return total, outputs
+        return total, [*outputs, *(value for value in updated if value is not None)]
 
     (_, outputs), (d_values, d_terms) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
         [v.value for v in variables], terms
@@ -98,32 +120,35 @@ def _outputs_and_gradients(model, terms, upstream, mode):
 @pytest.mark.jax_only
 class ResidualFoldingParityTest(TestCase):
     @parameterized.named_parameters(
-        (f"{name}_{i}_{sum(normalized)}", layer_class, kwargs, shape, normalized)
+        (f"{name}_{i}_{sum(normalized)}_{phase}", layer_class, kwargs, shape, normalized, phase)
         for name, layer_class, kwargs in BLOCKS
         for i, shape in enumerate(SHAPES)
         for normalized in NORMALIZED
-        if i == 0 or normalized == (False, True)
+        for phase in ("inference", "training")
+        if (i == 0 or normalized == (False, True))
+        and (phase == "inference" or normalized == (True, True))
     )
     def test_outputs_and_every_gradient_match_the_layers(
-        self, layer_class, kwargs, shape, normalized
+        self, layer_class, kwargs, shape, normalized, phase
     ):
-        from keras_stw.kernels import pallas_temporal_block
-
+        # Training normalizes each term by the batch's statistics and updates the moving
+        # ones (compared too); inference by the moving ones.
         model = _trio(layer_class, kwargs, shape, normalized, seed=len(kwargs))
         terms = _terms(shape, seed=1)
         upstream = _terms(shape, seed=2)
-        spy = mock.patch.object(
-            pallas_temporal_block, "residual_block", wraps=pallas_temporal_block.residual_block
-        )
-        with spy as kernel:
-            folded = _outputs_and_gradients(model, terms, upstream, "interpret")
-        self.assertEqual(kernel.call_count, 1)
-        reference = _outputs_and_gradients(model, terms, upstream, "off")
-        self.assertLen(folded, 4 + len(model.weights))
-        # max |a - b| / max |b|; the gate's bias gradient is a sum of terms of about 1
-        # over every pixel that can cancel to near 0, so it is compared to 1 at least.
+        training = phase == "training"
+        with _kernel_calls() as calls:
+            folded = _outputs_and_gradients(model, terms, upstream, "interpret", training)
+        self.assertEqual(calls, {phase: 1})
+        reference = _outputs_and_gradients(model, terms, upstream, "off", training)
+        updated = len(model.non_trainable_weights) if training else 0
+        self.assertLen(folded, 4 + updated + len(model.weights))
+        # max |a - b| / max |b|. The gate's bias gradient is a sum of terms of about 1
+        # over every pixel that can cancel to near 0, so it is compared to 1 at least; so
+        # are the moving statistics' gradients when training, which are 0.
         for got, want in zip(folded, reference, strict=True):
-            scale = max(np.abs(want).max(), 1.0 if want.ndim == 0 else 0.0)
+            scale = np.abs(want).max()
+            scale = max(scale, 1.0) if want.ndim == 0 or scale == 0 else scale
             self.assertLess(np.abs(got - want).max() / scale, 1e-5)
 
     def test_bfloat16_outputs_match_float32(self):
@@ -140,10 +165,8 @@ class ResidualFoldingParityTest(TestCase):
             got, want = np.float32(got), np.float32(want)
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-2)
 
-    def test_a_video_model_folds_every_residual_sum_at_inference_only(self):
+    def test_a_video_model_folds_every_residual_sum_and_keeps_its_results(self):
         import jax
-
-        from keras_stw.kernels import pallas_temporal_block
 
         keras.utils.set_random_seed(0)
         model = keras_stw.video_resnet(
@@ -158,6 +181,8 @@ class ResidualFoldingParityTest(TestCase):
                 weight.assign(rng.normal(0.0, 0.2, weight.shape).astype("float32"))
         clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
         frames = keras.ops.convert_to_tensor(clips)
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
 
         def scores_and_saliency(mode):
             def score(clips):
@@ -168,22 +193,36 @@ class ResidualFoldingParityTest(TestCase):
                 (_, outputs), saliency = jax.value_and_grad(score, has_aux=True)(frames)
             return np.float32(outputs), np.float32(saliency)
 
-        spy = mock.patch.object(
-            pallas_temporal_block, "residual_block", wraps=pallas_temporal_block.residual_block
-        )
-        with spy as kernel:
+        def training_step(setting):
+            def loss(values):
+                outputs, updated = model.stateless_call(values, frozen, frames, training=True)
+                return (outputs * np.arange(5.0)).sum(), updated
+
+            with kernels.fused_kernels("interpret"), _residual_folding(setting):
+                (loss, updated), grads = jax.value_and_grad(loss, has_aux=True)(trainable)
+            return loss, updated, grads
+
+        with _kernel_calls() as calls:
             folded = scores_and_saliency("interpret")
-            self.assertEqual(kernel.call_count, 7)
-            with kernels.fused_kernels("interpret"):
-                model.stateless_call(
-                    [v.value for v in model.trainable_variables],
-                    [v.value for v in model.non_trainable_variables],
-                    frames,
-                    training=True,
-                )
-            self.assertEqual(kernel.call_count, 7)  # training runs the layers
+            self.assertEqual(calls, {"inference": 7})  # every block's but the first
+            folded_step = training_step("on")
+            self.assertEqual(calls, {"inference": 7, "training": 7})
+            step = training_step("off")
+            self.assertEqual(calls, {"inference": 7, "training": 7})
         for got, want in zip(folded, scores_and_saliency("off"), strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
+        # The training step against the same step with the blocks' own kernels: at this
+        # size (8 values a channel at the last stage) batch statistics make the step's
+        # gradients as sensitive to rounding as the kernels' against keras.ops (a cosine
+        # of 0.9995), so the fold alone is compared; each gradient by its direction.
+        (loss, updated, grads), (want_loss, want_updated, want_grads) = folded_step, step
+        self.assertAllClose(loss, want_loss, rtol=1e-5)
+        for got, want in zip(updated, want_updated, strict=True):
+            self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+        for got, want in zip(grads, want_grads, strict=True):
+            got, want = np.float64(got).ravel(), np.float64(want).ravel()
+            cosine = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
+            self.assertGreater(cosine, 1 - 1e-7)
 
     def test_folding_into_the_convolution_takes_the_blocks_it_pairs(self):
         model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=6)
