@@ -33,16 +33,36 @@ BACKWARD_FIELDS = (
 )
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def stage_parser(description, dtype):
+    """The options of a script that times blocks at ResNet-50's stages; `dtype` is the
+    default of `--dtype`."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--num-frames", type=int, default=8)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default=dtype)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--stages", nargs="+", default=STAGES, help="SIZExCHANNELS each")
     parser.add_argument(
         "--fused-mode", default="on", help='"on" on a GPU; "interpret" for a CPU dry run'
     )
+    return parser
+
+
+def print_header(header):
+    """Prints a markdown table's header line and its rule."""
+    print(header)
+    print("|" + " --- |" * (header.count("|") - 1))
+
+
+def stage_shapes(args):
+    """`(size, channels, frames_shape)` of each of `--stages`."""
+    for stage in args.stages:
+        size, channels = map(int, stage.split("x"))
+        yield size, channels, (args.clips * args.num_frames, size, size, channels)
+
+
+def parse_args():
+    parser = stage_parser(__doc__.splitlines()[0], "bfloat16")
     parser.add_argument(
         "--tiles",
         nargs="+",
@@ -144,12 +164,9 @@ def main():
         "STW ops fwd+bwd | STW fused fwd+bwd | STW error, fused (y, dx, dweights) | "
         "STW error, ops |"
     )
-    print(header)
-    print("|" + " --- |" * (header.count("|") - 1))
+    print_header(header)
     copy = jax.jit(lambda a: a * jnp.asarray(1.5, a.dtype))
-    for stage in args.stages:
-        size, channels = map(int, stage.split("x"))
-        shape = (args.clips * args.num_frames, size, size, channels)
+    for size, channels, shape in stage_shapes(args):
         rng = np.random.default_rng(0)
         x = jnp.asarray(rng.standard_normal(shape), args.dtype)
         upstream = jnp.asarray(rng.standard_normal(shape), "float32")

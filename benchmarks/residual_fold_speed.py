@@ -14,26 +14,17 @@ float32:
 JAX only (the kernels are JAX's). TSM's shift takes its kernel here (mode `"on"`).
 """
 
-import argparse
 import os
 
 import numpy as np
 
 # Beside this script, so on sys.path when it runs; JAX only, as this script is.
-from block_speed import STAGES, relative_errors
+from block_speed import print_header, relative_errors, stage_parser, stage_shapes
 from entry_speed import time_fn
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=64)
-    parser.add_argument("--num-frames", type=int, default=8)
-    parser.add_argument("--dtype", default="mixed_bfloat16")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--stages", nargs="+", default=STAGES, help="SIZExCHANNELS each")
-    parser.add_argument(
-        "--fused-mode", default="on", help='"on" on a GPU; "interpret" for a CPU dry run'
-    )
+    parser = stage_parser(__doc__.splitlines()[0], "mixed_bfloat16")
     parser.add_argument(
         "--training",
         action="store_true",
@@ -118,12 +109,9 @@ def main():
         "STW over TSN, layers | STW over TSN, folded | error TSM (folded, layers) | "
         "error STW (folded, layers) |"
     )
-    print(header)
-    print("|" + " --- |" * (header.count("|") - 1))
+    print_header(header)
     copy = jax.jit(lambda a: a * jnp.asarray(1.5, a.dtype))
-    for stage in args.stages:
-        size, channels = map(int, stage.split("x"))
-        shape = (args.clips * args.num_frames, size, size, channels)
+    for size, channels, shape in stage_shapes(args):
         rng = np.random.default_rng(0)
         compute = keras.dtype_policies.get(args.dtype).compute_dtype
         terms = [jnp.asarray(rng.standard_normal(shape), compute) for _ in range(2)]

@@ -169,7 +169,7 @@ def inference_call(model, clips):
 def kernels_used(model, clip_shape):
     """The path of the model's first temporal layer ("fused", or "ops" and why not),
     whether it is folded into the convolution that reads it, whether the pairs are
-    recomputed in the backward pass, and how many residual sums fold at inference."""
+    recomputed in the backward pass, and how many residual sums fold into the blocks."""
     import keras_stw
 
     pairs = keras_stw.models.folding_pairs(model)

@@ -3,9 +3,8 @@
 The temporal layers (`STWBlock`, `STFM`, `TWM`, `TemporalShift`) compute with `keras.ops`
 everywhere; on the JAX backend with an NVIDIA GPU they run one fused Pallas kernel per
 block instead (forward and backward), the way Keras runs flash attention, a block and
-the 1x1 convolution that reads it may run as one folded kernel (`fold_reason`), and at
-inference a residual sum's ReLU and the block that reads it run as one
-(`residual_fold_reason`). Their
+the 1x1 convolution that reads it may run as one folded kernel (`fold_reason`), and a
+residual sum's ReLU and the block that reads it run as one (`residual_fold_reason`). Their
 `keras.ops` code is the definition of what the kernels compute and is tested against them.
 """
 

@@ -21,16 +21,11 @@ import keras_stw
 from keras_stw import kernels, layers
 from keras_stw.kernels import dispatch
 from keras_stw.models import folding
+from tests.kernels import ONE_KERNEL_BLOCKS
 from tests.test_case import TestCase
 
 JAX = keras.backend.backend() == "jax"
-BLOCKS = [
-    ("stw", layers.STWBlock, {}),
-    ("stw_replicate", layers.STWBlock, {"padding": "replicate"}),
-    ("stfm_only", layers.STWBlock, {"combination": "stfm"}),
-    ("twm_only", layers.STWBlock, {"combination": "twm", "padding": "replicate"}),
-    ("tsm", layers.TemporalShift, {"shift_div": 4}),
-]
+BLOCKS = ONE_KERNEL_BLOCKS
 # (clips, num_frames, height, width, channels, filters): a pixel count that is not a power
 # of two (the last tile is masked), one frame, and several channel chunks a segment.
 SHAPES = [(2, 3, 3, 5, 64, 16), (3, 1, 2, 2, 64, 32), (1, 4, 4, 4, 256, 16)]

@@ -1,13 +1,14 @@
-"""A residual sum's ReLU and the temporal block that reads it, folded into one kernel at
-inference, compute what the layers compute.
+"""A residual sum's ReLU and the temporal block that reads it, folded into one kernel,
+compute what the layers compute, at inference and while training.
 
 Under JAX the kernel runs through Pallas's interpreter on the CPU (`"interpret"`) and is
 compared with the layers' `keras.ops` code (`"off"`): a residual trio (batch
 normalization on both terms, one, or none; `Add`; ReLU; the temporal block) as a small
 functional model, its two outputs and every gradient (the terms, the batch
-normalizations' weights and statistics, the block's weights), at a pixel count that is
-not a power of two, `T = 1`, both paddings and each block that runs as one kernel; then a
-whole video model. The search for the trios runs on every backend.
+normalizations' weights and statistics, the block's weights) and, training, the moving
+statistics, at a pixel count that is not a power of two, `T = 1`, both paddings and each
+block that runs as one kernel; then a whole video model, inference and a training step.
+The search for the trios runs on every backend.
 """
 
 import contextlib
@@ -22,16 +23,11 @@ from absl.testing import parameterized
 import keras_stw
 from keras_stw import kernels, layers
 from keras_stw.models import folding, residual_folding
+from tests.kernels import ONE_KERNEL_BLOCKS
 from tests.test_case import TestCase
 
 JAX = keras.backend.backend() == "jax"
-BLOCKS = [
-    ("stw", layers.STWBlock, {}),
-    ("stw_replicate", layers.STWBlock, {"padding": "replicate"}),
-    ("stfm_only", layers.STWBlock, {"combination": "stfm"}),
-    ("twm_only", layers.STWBlock, {"combination": "twm", "padding": "replicate"}),
-    ("tsm", layers.TemporalShift, {"shift_div": 4}),
-]
+BLOCKS = ONE_KERNEL_BLOCKS
 # (clips, num_frames, height, width, channels): a pixel count that is not a power of two
 # (the last tile is masked), and one frame.
 SHAPES = [(2, 3, 3, 5, 64), (3, 1, 2, 2, 32)]
@@ -223,6 +219,22 @@ class ResidualFoldingParityTest(TestCase):
             got, want = np.float64(got).ravel(), np.float64(want).ravel()
             cosine = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
             self.assertGreater(cosine, 1 - 1e-7)
+
+    def test_a_frozen_batch_normalization_trains_through_the_layers(self):
+        # A frozen layer normalizes by its moving statistics while training; the trio
+        # then runs as layers, and still matches them.
+        model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=11)
+        norm = next(
+            layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+        )
+        norm.trainable = False
+        terms, upstream = _terms(SHAPES[0], seed=12), _terms(SHAPES[0], seed=13)
+        with _kernel_calls() as calls:
+            folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
+        self.assertEqual(calls, {})
+        reference = _outputs_and_gradients(model, terms, upstream, "off", True)
+        for got, want in zip(folded, reference, strict=True):
+            self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
 
     def test_folding_into_the_convolution_takes_the_blocks_it_pairs(self):
         model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=6)
