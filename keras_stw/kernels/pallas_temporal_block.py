@@ -15,6 +15,11 @@ every block of a batch of 64 clips, more than `x` itself at ResNet's last stage.
 `block_forward` and `block_backward` are the two passes for a caller with its own
 gradient: the block and the 1x1 convolution that reads it, recomputing, drop `y` after
 the forward pass and have the backward kernel write it again (`output_again`).
+`residual_block` (at inference) and `normalized_residual_block` (training) fold the
+residual sum whose ReLU the block reads into the same two kernels: the forward kernel
+makes each frame of `x` from the sum's two terms and writes it beside `y`, and the
+backward kernel adds the gradient reaching `x` from its other readers and masks it by the
+ReLU (`x_cotangent`).
 
 What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
 which stays the reference: the tests compare the two on the CPU through Pallas's

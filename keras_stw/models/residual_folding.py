@@ -173,10 +173,10 @@ def run_relu(fold, deferred_sum, relu_call, block_outputs, training=False):
     outputs = None
     with keras.name_scope(fold.relu.name):  # traces and profiles name the kernel by the ReLU
         if not training:
-            affines = [norm and inference_affine(norm) for norm in norms]
+            affines = [inference_affine(norm) if norm else None for norm in norms]
             outputs = dispatch.residual_block(terms, affines, fold.block)
         elif all(norm is None or norm.trainable for norm in norms):
-            weights = [norm and _batch_norm_weights(norm) for norm in norms]
+            weights = [_batch_norm_weights(norm) if norm else None for norm in norms]
             outputs = dispatch.batch_normalized_residual_block(terms, weights, fold.block)
             if outputs is not None:
                 for norm, statistics in zip(norms, outputs[2], strict=True):
