@@ -103,9 +103,10 @@ def _outputs_and_gradients(model, terms, upstream, mode, training=False):
                 outputs = model(terms, training=training)
             else:
                 outputs = folding.call_folded(model, terms, training=training)
-            updated = [scope.get_current_value(v) for v in model.non_trainable_weights]
+            moving = model.non_trainable_weights if training else []
+            updated = [scope.get_current_value(variable) for variable in moving]
         total = sum((o.astype("float32") * u).sum() for o, u in zip(outputs, upstream, strict=True))
-        return total, [*outputs, *(value for value in updated if value is not None)]
+        return total, [*outputs, *updated]
 
     (_, outputs), (d_values, d_terms) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
         [v.value for v in variables], terms
