@@ -267,28 +267,36 @@ def _residual_block(terms, affine, scale, taps, bias, spec, interpret):
 
 
 def _residual_forward(terms, affine, scale, taps, bias, spec, interpret, gates):
-    """`x`, `y` and, with `gates` and a block with a gate, the gate's values (else `None`)."""
+    """`x`, `y` and, with `gates`, what the backward pass reads: `x` and, for a block with
+    a gate, the gate's values (else `None`)."""
     arrays = {"term0": terms[0], "term1": terms[1], "affine": affine.astype(jnp.float32)}
     outputs = ("x", "y", "gates") if gates and spec.gate else ("x", "y")
     x, y, *gate_values = _launch(
         _forward_kernel, arrays, outputs, pack_weights(scale, taps, bias), spec, interpret
     )
-    return x, y, (gate_values[0] if gate_values else None)
+    if not gates:
+        return x, y, None
+    return x, y, {"x": x, "gates": gate_values[0]} if gate_values else {"x": x}
+
+
+def _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret):
+    """The float32 gradient of the residual sum (before its ReLU), and the block's weight
+    gradients, from one pass of the backward kernel."""
+    total, weight_grads, _ = block_backward(
+        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
+    )
+    return total.astype(jnp.float32), weight_grads
 
 
 def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
-    x, y, gates = _residual_forward(terms, affine, scale, taps, bias, spec, interpret, True)
-    saved = {"x": x} if gates is None else {"x": x, "gates": gates}
+    x, y, saved = _residual_forward(terms, affine, scale, taps, bias, spec, interpret, True)
     return (x, y), (saved, terms, affine, scale, taps, bias)
 
 
 def _residual_block_bwd(spec, interpret, residuals, cotangents):
     saved, terms, affine, scale, taps, bias = residuals
     dx, dy = cotangents
-    total, weight_grads, _ = block_backward(
-        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
-    )
-    total = total.astype(jnp.float32)  # the gradient of the sum, before the ReLU
+    total, weight_grads = _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret)
     pixels = (0, 1, 2)
     dterms, daffine = [], []
     for index, term in enumerate(terms):
@@ -349,10 +357,9 @@ def _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons
         statistics.append((mean, variance))
         term_scale = weight[0].astype(jnp.float32) * jax.lax.rsqrt(variance + epsilon)
         rows += [term_scale, weight[1].astype(jnp.float32) - mean * term_scale]
-    x, y, gates = _residual_forward(
+    x, y, saved = _residual_forward(
         terms, jnp.stack(rows), scale, taps, bias, spec, interpret, gates=True
     )
-    saved = {"x": x} if gates is None else {"x": x, "gates": gates}
     residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias)
     return (x, y, tuple(statistics)), residuals
 
@@ -360,10 +367,7 @@ def _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons
 def _normalized_bwd(spec, interpret, epsilons, residuals, cotangents):
     saved, terms, weights, statistics, scale, taps, bias = residuals
     dx, dy, _ = cotangents  # The statistics feed only the moving averages.
-    total, weight_grads, _ = block_backward(
-        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
-    )
-    total = total.astype(jnp.float32)  # the gradient of the sum, before the ReLU
+    total, weight_grads = _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret)
     pixels = (0, 1, 2)
     dterms, dweights = [], []
     for term, weight, stats, epsilon in zip(terms, weights, statistics, epsilons, strict=True):
