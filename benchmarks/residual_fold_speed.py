@@ -7,9 +7,13 @@ fusion), then with TSM's shift and with the STW block after it, each run layer b
 (XLA's fusion, then the block's kernel) and folded into one kernel
 (`keras_stw.models.residual_folding`), with a plain copy of `x` beside them, and checks on
 the device how far the folded and the layer-by-layer results are from the layers' in
-float32:
+float32. With `--recompute` (training), the bottleneck's first 1x1 convolution (a quarter
+of the channels) reads the temporal block (TSN: `x`), and both STW and TSM run with
+`KERAS_STW_RECOMPUTE_BLOCKS=on`: layer by layer, XLA's fusion and then the recomputing
+pair of the block's kernel and XLA's product; folded, one kernel that also runs the
+product and writes the block's output again in its backward pass:
 
-    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py [--training]
+    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py [--training [--recompute]]
 
 JAX only (the kernels are JAX's). TSM's shift takes its kernel here (mode `"on"`).
 """
@@ -30,16 +34,28 @@ def parse_args():
         action="store_true",
         help="time a training call and its gradients (batch statistics) instead",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="with --training: a 1x1 convolution reads the block, and the block is recomputed",
+    )
+    args = parser.parse_args()
+    if args.recompute and not args.training:
+        parser.error("--recompute times training: add --training")
+    return args
 
 
-def residual_end(keras, shape, block, dtype, seed):
+def residual_end(keras, shape, block, dtype, seed, filters=None):
     """`[branch, shortcut] -> relu(bn(branch) + shortcut)`, then `block` on it if given,
-    as a functional model with random batch-normalization weights and statistics."""
+    then a 1x1 convolution of `filters` filters if given, as a functional model with
+    random batch-normalization weights and statistics."""
     terms = [keras.Input(shape[1:], batch_size=shape[0]) for _ in range(2)]
     normalized = keras.layers.BatchNormalization(dtype=dtype)(terms[0])
     outputs = keras.layers.ReLU(dtype=dtype)(keras.layers.Add(dtype=dtype)([normalized, terms[1]]))
-    model = keras.Model(terms, [outputs, block(outputs)] if block else [outputs])
+    read = block(outputs) if block else outputs
+    if filters:
+        read = keras.layers.Conv2D(filters, 1, dtype=dtype)(read)
+    model = keras.Model(terms, [outputs, read] if block or filters else [outputs])
     rng = np.random.default_rng(seed)
     for weight in model.weights:
         value = rng.standard_normal(weight.shape) * 0.2
@@ -47,12 +63,12 @@ def residual_end(keras, shape, block, dtype, seed):
     return model
 
 
-def compiled(model, terms, mode, fold, training=False):
+def compiled(model, terms, mode, fold, training=False, recompute="off"):
     """The model's call on `terms` (inference; or, `training`, a training call with its
     gradients for the terms and every variable, of the outputs' sum), jitted with its
-    variables as arguments, in kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` (read
-    when it is traced, here); exits if `fold` is `"on"` and the residual sum does not
-    fold."""
+    variables as arguments, in kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` and
+    `KERAS_STW_RECOMPUTE_BLOCKS=recompute` (read when it is traced, here); exits if `fold`
+    is `"on"` and the residual sum does not fold."""
     import jax
     import keras
 
@@ -77,10 +93,14 @@ def compiled(model, terms, mode, fold, training=False):
 
     values = [v.value for v in variables]
     os.environ["KERAS_STW_FOLD_RESIDUALS"] = fold
+    os.environ["KERAS_STW_RECOMPUTE_BLOCKS"] = recompute
     with keras_stw.kernels.fused_kernels(mode):
         if fold == "on":
             (trio,) = keras_stw.models.residual_folds(model)
             reason = keras_stw.kernels.residual_fold_reason(trio.block, trio.input_shape)
+            if recompute == "on" and not reason:
+                ((block, conv),) = keras_stw.models.folding_pairs(model)
+                reason = keras_stw.kernels.fold_reason(block, conv, trio.input_shape, product="xla")
             if reason:
                 raise SystemExit(f"The residual sum does not fold: {reason}")
         function = jax.jit(run).lower(values, terms).compile()
@@ -97,6 +117,8 @@ def main():
 
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
     print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
+    if args.recompute:
+        print("a 1x1 convolution to a quarter of the channels reads each block, recomputed")
     print(
         ("training call + gradients" if args.training else "inference")
         + ", times in ms; errors: max |a - b| / max |b| of the outputs (x, y)"
@@ -117,7 +139,9 @@ def main():
         terms = [jnp.asarray(rng.standard_normal(shape), compute) for _ in range(2)]
         ms_copy = time_fn(copy, terms[1], steps=args.steps)
         cells = [f"{ms_copy:.3f}"]
-        tsn = residual_end(keras, shape, None, args.dtype, seed=1)
+        filters = channels // 4 if args.recompute else None
+        recompute = "on" if args.recompute else "off"
+        tsn = residual_end(keras, shape, None, args.dtype, seed=1, filters=filters)
         tsn_call = compiled(tsn, terms, "off", "off", args.training)
         ms_tsn = time_fn(tsn_call, terms, steps=args.steps)
         cells.append(f"{ms_tsn:.3f}")
@@ -125,11 +149,15 @@ def main():
         errors, overheads = [], []
         for block_class in (keras_stw.TemporalShift, keras_stw.STWBlock):
             model, exact = (
-                residual_end(keras, shape, block_class(args.num_frames, dtype=dtype), dtype, 2)
+                residual_end(
+                    keras, shape, block_class(args.num_frames, dtype=dtype), dtype, 2, filters
+                )
                 for dtype in (args.dtype, "float32")
             )
-            layers_call = compiled(model, terms, args.fused_mode, "off", args.training)
-            folded_call = compiled(model, terms, args.fused_mode, "on", args.training)
+            layers_call, folded_call = (
+                compiled(model, terms, args.fused_mode, fold, args.training, recompute)
+                for fold in ("off", "on")
+            )
             times = [time_fn(call, terms, steps=args.steps) for call in (layers_call, folded_call)]
             cells += [f"{times[0]:.3f}", f"{times[1]:.3f}", f"{times[1] / times[0]:.3f}"]
             overheads += [f"{times[0] - ms_tsn:.3f}", f"{times[1] - ms_tsn:.3f}"]

@@ -272,7 +272,7 @@ def residual_block(terms, affines, layer):
     return outputs and outputs[:2]
 
 
-def batch_normalized_residual_block(terms, norms, layer):
+def batch_normalized_residual_block(terms, norms, layer, conv=None):
     """`residual_block` while training: each normalized term by its batch's statistics.
 
     Args:
@@ -281,19 +281,32 @@ def batch_normalized_residual_block(terms, norms, layer):
         norms: for each term `(gamma, beta, epsilon)` of its batch normalization, or
             `None` for a term added as it is.
         layer: the temporal layer that reads the residual block's output.
+        conv: the `keras.layers.Conv2D` that alone reads the layer's output, to run it
+            too and recompute the layer's output in the backward pass instead of keeping
+            it (`KERAS_STW_RECOMPUTE_BLOCKS=on`), or `None`.
 
     Returns:
-        `(outputs, layer_outputs, statistics)`, the first two like `terms[0]` and
-        `statistics` each normalized term's float32 `(mean, variance)` (`None` for the
-        others), or `None` where the trio cannot be folded (`residual_fold_reason`).
+        `(outputs, layer_outputs, statistics)`, the first two like `terms[0]` (with
+        `conv`, the convolution's output in place of the layer's) and `statistics` each
+        normalized term's float32 `(mean, variance)` (`None` for the others), or `None`
+        where the trio cannot be folded (`residual_fold_reason`) or `conv` cannot run
+        with it (`fold_reason(..., product="xla")`).
     """
-    return _run_residual_kernel("normalized_residual_block", terms, layer, norms)
+    first = terms[0]
+    if conv is None:
+        return _run_residual_kernel("normalized_residual_block", terms, layer, norms)
+    if fold_reason(layer, conv, first.shape, first.dtype, product="xla"):
+        return None
+    kernel = _pointwise_kernel(conv, first.dtype)
+    outputs = _run_residual_kernel("normalized_residual_block", terms, layer, norms, kernel)
+    return outputs and (outputs[0], _with_bias(outputs[1], conv), outputs[2])
 
 
-def _run_residual_kernel(name, terms, layer, normalization):
+def _run_residual_kernel(name, terms, layer, normalization, kernel=None):
     """`pallas_temporal_block.<name>` on `terms` in the kernels' clip layout, with
-    `normalization` (its second argument) and `layer`'s weights; `None` where the trio
-    cannot be folded."""
+    `normalization` (its second argument), `layer`'s weights and, if not `None`, the
+    `kernel` of the 1x1 convolution that reads the layer; `None` where the trio cannot be
+    folded."""
     first = terms[0]
     if residual_fold_reason(layer, first.shape, first.dtype):
         return None
@@ -307,8 +320,10 @@ def _run_residual_kernel(name, terms, layer, normalization):
         *_layer_weights(layer, channels),
         spec,
         interpret=get_fused_kernels() == "interpret",
+        **({} if kernel is None else {"kernel": kernel}),
     )
-    return (ops.reshape(x, first.shape), ops.reshape(y, first.shape), *rest)
+    outputs = channels if kernel is None else kernel.shape[1]
+    return (ops.reshape(x, first.shape), ops.reshape(y, (*first.shape[:3], outputs)), *rest)
 
 
 def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
@@ -404,19 +419,25 @@ def folded_convolution(inputs, layer, conv, product="triton"):
 
     channels = inputs.shape[-1]
     spec = layer.fused_spec(channels)
-    kernel = ops.cast(ops.reshape(conv.kernel, (channels, conv.filters)), inputs.dtype)
     outputs = pallas_block_conv.block_conv(
         _clips(inputs, spec),
         *_layer_weights(layer, channels),
-        kernel,
+        _pointwise_kernel(conv, inputs.dtype),
         spec,
         interpret=get_fused_kernels() == "interpret",
         product=product,
     )
-    outputs = ops.reshape(outputs, (*inputs.shape[:3], conv.filters))
-    if conv.use_bias:
-        outputs = outputs + ops.cast(conv.bias, outputs.dtype)
-    return outputs
+    return _with_bias(ops.reshape(outputs, (*inputs.shape[:3], conv.filters)), conv)
+
+
+def _pointwise_kernel(conv, dtype):
+    """A 1x1 `Conv2D`'s kernel as a `(channels, filters)` matrix of `dtype`."""
+    return ops.cast(ops.reshape(conv.kernel, (-1, conv.filters)), dtype)
+
+
+def _with_bias(outputs, conv):
+    """`outputs` plus `conv`'s bias, where it has one."""
+    return outputs + ops.cast(conv.bias, outputs.dtype) if conv.use_bias else outputs
 
 
 def _unsupported_reason(spec, input_shape, dtype, mode):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from keras_stw.kernels import pallas_temporal_block
+from keras_stw.kernels import pallas_temporal_block, pointwise
 from keras_stw.kernels.spec import NEXT, PREVIOUS, PRODUCTS, SAME
 
 # Pixels, input channels (a chunk) and output channels of one program's product, and its
@@ -95,7 +95,7 @@ def block_conv(x, scale, taps, bias, kernel, spec, interpret=False, product="tri
 def _block_conv(x, scale, taps, bias, kernel, spec, interpret, product):
     if product == "xla":
         y = pallas_temporal_block.temporal_block(x, scale, taps, bias, spec, interpret)
-        return matmul(y, kernel)
+        return pointwise.matmul(y, kernel)
     params = pallas_temporal_block.pack_weights(scale, taps, bias)
     call = _compiled(x.shape, jnp.dtype(x.dtype), kernel.shape[1], spec, interpret, conv_tiling())
     return call(x, params, kernel)
@@ -106,7 +106,7 @@ def _block_conv_fwd(x, scale, taps, bias, kernel, spec, interpret, product):
         y, saved = pallas_temporal_block.block_forward(
             x, scale, taps, bias, spec, interpret, output_again=True
         )
-        return matmul(y, kernel), (saved, scale, taps, bias, kernel)
+        return pointwise.matmul(y, kernel), (saved, scale, taps, bias, kernel)
     outputs = _block_conv(x, scale, taps, bias, kernel, spec, interpret, product)
     return outputs, ({"x": x}, scale, taps, bias, kernel)
 
@@ -116,15 +116,15 @@ def _block_conv_bwd(spec, interpret, product, residuals, upstream):
     if product == "xla":
         # The product's input gradient first; then one pass of the block's backward
         # kernel writes both `dx` and `y` again, and `y` gives the kernel's gradient.
-        dy = jnp.einsum("ntpf,cf->ntpc", upstream, kernel)
+        dy = pointwise.input_gradient(upstream, kernel)
         dx, weight_grads, y = pallas_temporal_block.block_backward(
             saved, dy, scale, taps, bias, spec, interpret, output_again=True
         )
-        return dx, *weight_grads, jnp.einsum("ntpc,ntpf->cf", y, upstream)
+        return dx, *weight_grads, pointwise.kernel_gradient(y, upstream)
 
     def unfused(x, scale, taps, bias, kernel):
         y = pallas_temporal_block.temporal_block(x, scale, taps, bias, spec, interpret)
-        return matmul(y, kernel)
+        return pointwise.matmul(y, kernel)
 
     # `y` is recomputed here, once the upstream gradient exists; the product's own
     # output is unused, and XLA drops it.
@@ -136,15 +136,6 @@ def _block_conv_bwd(spec, interpret, product, residuals, upstream):
 
 
 _block_conv.defvjp(_block_conv_fwd, _block_conv_bwd)
-
-
-def matmul(y, kernel):
-    """The 1x1 convolution as XLA runs it, in `y`'s dtype as Keras's `Conv2D` runs it (a
-    GPU accumulates a bfloat16 or float16 product in float32 and rounds once). A float32
-    result would make its backward pass upcast the upstream gradient and run both
-    products in float32, writing the block's output gradient at twice the size of `x`
-    before rounding it."""
-    return jnp.einsum("ntpc,cf->ntpf", y, kernel)
 
 
 @functools.cache

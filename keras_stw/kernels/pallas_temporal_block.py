@@ -19,7 +19,8 @@ the forward pass and have the backward kernel write it again (`output_again`).
 residual sum whose ReLU the block reads into the same two kernels: the forward kernel
 makes each frame of `x` from the sum's two terms and writes it beside `y`, and the
 backward kernel adds the gradient reaching `x` from its other readers and masks it by the
-ReLU (`x_cotangent`).
+ReLU (`x_cotangent`); recomputing, the training one also runs the 1x1 convolution that
+reads `y` and writes `y` again in the backward pass (`kernel`).
 
 What is computed is defined by `TemporalBlockSpec` and by the layers' `keras.ops` code,
 which stays the reference: the tests compare the two on the CPU through Pallas's
@@ -37,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
+from keras_stw.kernels import pointwise
 from keras_stw.kernels.spec import NEXT, PREVIOUS
 
 try:  # The Triton-specific API (masked loads, launch options) moved between JAX releases.
@@ -279,13 +281,14 @@ def _residual_forward(terms, affine, scale, taps, bias, spec, interpret, gates):
     return x, y, {"x": x, "gates": gate_values[0]} if gate_values else {"x": x}
 
 
-def _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret):
-    """The float32 gradient of the residual sum (before its ReLU), and the block's weight
-    gradients, from one pass of the backward kernel."""
-    total, weight_grads, _ = block_backward(
-        saved, dy, scale, taps, bias, spec, interpret, x_cotangent=dx
+def _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret, output_again=False):
+    """The float32 gradient of the residual sum (before its ReLU), the block's weight
+    gradients and, with `output_again`, the block's output, from one pass of the backward
+    kernel."""
+    total, weight_grads, y = block_backward(
+        saved, dy, scale, taps, bias, spec, interpret, output_again, x_cotangent=dx
     )
-    return total.astype(jnp.float32), weight_grads
+    return total.astype(jnp.float32), weight_grads, y
 
 
 def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
@@ -296,7 +299,7 @@ def _residual_block_fwd(terms, affine, scale, taps, bias, spec, interpret):
 def _residual_block_bwd(spec, interpret, residuals, cotangents):
     saved, terms, affine, scale, taps, bias = residuals
     dx, dy = cotangents
-    total, weight_grads = _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret)
+    total, weight_grads, _ = _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret)
     pixels = (0, 1, 2)
     dterms, daffine = [], []
     for index, term in enumerate(terms):
@@ -308,7 +311,7 @@ def _residual_block_bwd(spec, interpret, residuals, cotangents):
 _residual_block.defvjp(_residual_block_fwd, _residual_block_bwd)
 
 
-def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=False):
+def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=False, kernel=None):
     """`residual_block` while training: each batch-normalized term by its batch's statistics.
 
     The statistics are per channel over every frame and pixel, as a `BatchNormalization`
@@ -318,6 +321,14 @@ def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=F
     gradient does: a bfloat16 term's gradient added up from a bfloat16 scale-and-shift
     part and a part through the statistics would lose the two parts' cancellation.
 
+    With `kernel`, the 1x1 convolution that alone reads the temporal block's output runs
+    here too, as XLA's matrix product (`pointwise.matmul`), and its output takes `y`'s
+    place. `y` is then not kept for the product's kernel gradient: the backward kernel,
+    which reads `x` anyway, writes it again (`block_backward`'s `output_again`) once the
+    product's input gradient has arrived. That saves a block's output of memory for one
+    more write of it, as the recomputing pair of `pallas_block_conv` does for a block
+    alone.
+
     Args:
         terms: pair of arrays `(clips, num_frames, pixels, channels)` of one dtype.
         norms: pair, for each term `(gamma, beta, epsilon)` of its batch normalization
@@ -326,26 +337,33 @@ def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=F
         scale, taps, bias: the block's weights, as `temporal_block` takes them.
         spec: `TemporalBlockSpec`.
         interpret: bool. Run through Pallas's interpreter (any device; for tests).
+        kernel: array `(channels, outputs)` like the terms' dtype, or `None`: the kernel of
+            the 1x1 convolution that reads `y`, to run it here and recompute `y`.
 
     Returns:
-        `(x, y, statistics)`: `statistics` holds, for each normalized term, its batch's
-        float32 `(mean, variance)` (for the moving averages; no gradient flows back
-        through them), and `None` for the others.
+        `(x, y, statistics)`, or `(x, matmul(y, kernel), statistics)` with `kernel`:
+        `statistics` holds, for each normalized term, its batch's float32
+        `(mean, variance)` (for the moving averages; no gradient flows back through
+        them), and `None` for the others.
     """
     epsilons = tuple(None if norm is None else float(norm[2]) for norm in norms)
     weights = tuple(None if norm is None else tuple(norm[:2]) for norm in norms)
     return _normalized_residual_block(
-        tuple(terms), weights, scale, taps, bias, spec, interpret, epsilons
+        tuple(terms), weights, scale, taps, bias, kernel, spec, interpret, epsilons
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6, 7))
-def _normalized_residual_block(terms, weights, scale, taps, bias, spec, interpret, epsilons):
-    outputs, _ = _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8))
+def _normalized_residual_block(
+    terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons
+):
+    outputs, _ = _normalized_fwd(
+        terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons
+    )
     return outputs
 
 
-def _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons):
+def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons):
     statistics, rows = [], []
     for term, weight, epsilon in zip(terms, weights, epsilons, strict=True):
         if weight is None:
@@ -360,14 +378,20 @@ def _normalized_fwd(terms, weights, scale, taps, bias, spec, interpret, epsilons
     x, y, saved = _residual_forward(
         terms, jnp.stack(rows), scale, taps, bias, spec, interpret, gates=True
     )
-    residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias)
+    if kernel is not None:
+        y = pointwise.matmul(y, kernel)  # `y` itself is dropped here, and written again.
+    residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias, kernel)
     return (x, y, tuple(statistics)), residuals
 
 
 def _normalized_bwd(spec, interpret, epsilons, residuals, cotangents):
-    saved, terms, weights, statistics, scale, taps, bias = residuals
-    dx, dy, _ = cotangents  # The statistics feed only the moving averages.
-    total, weight_grads = _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret)
+    saved, terms, weights, statistics, scale, taps, bias, kernel = residuals
+    dx, upstream, _ = cotangents  # The statistics feed only the moving averages.
+    dy = upstream if kernel is None else pointwise.input_gradient(upstream, kernel)
+    total, weight_grads, y = _sum_gradient(
+        saved, dx, dy, scale, taps, bias, spec, interpret, output_again=kernel is not None
+    )
+    dkernel = None if kernel is None else pointwise.kernel_gradient(y, upstream)
     pixels = (0, 1, 2)
     dterms, dweights = [], []
     for term, weight, stats, epsilon in zip(terms, weights, statistics, epsilons, strict=True):
@@ -383,7 +407,7 @@ def _normalized_bwd(spec, interpret, epsilons, residuals, cotangents):
         dterm = dterm * (total - (dbeta + normalized * dgamma) / count)
         dterms.append(dterm.astype(term.dtype))
         dweights.append((dgamma.astype(weight[0].dtype), dbeta.astype(weight[1].dtype)))
-    return tuple(dterms), tuple(dweights), *weight_grads
+    return tuple(dterms), tuple(dweights), *weight_grads, dkernel
 
 
 _normalized_residual_block.defvjp(_normalized_fwd, _normalized_bwd)

@@ -21,7 +21,8 @@ step at batch 64 on an H100). The other ReLUs keep `jax.nn.relu`: where XLA woul
 recompute a ReLU's output than keep it (the stem's, before the max pool), the output-masked
 ReLU made it keep 0.76 GiB more.
 Under JAX, a residual sum, its ReLU and the temporal block that reads it run as one kernel
-where it runs (`keras_stw.models.residual_folding`), on by default.
+where it runs (`keras_stw.models.residual_folding`), on by default; recomputing, that
+kernel's gradient runs the pair's convolution as well and writes the block's output again.
 The model's layers, weights and saved files are unchanged; where a pair does neither, both
 layers run as usual.
 """
@@ -108,20 +109,24 @@ def call_folded(model, inputs, training=None):
     again from the block's input instead of keeping it: through the kernels where they
     run, under `keras.remat` elsewhere. Both are off by default. A residual sum folds
     (`keras_stw.models.residual_folding`) where `keras_stw.kernels.residual_fold_reason`
-    allows it, by default on a GPU, unless its temporal block is in a pair."""
+    allows it, by default on a GPU, unless its temporal block is in a pair folded into
+    one kernel: a recomputing pair whose block's kernel runs takes its convolution into
+    the trio's kernel instead (`dispatch.batch_normalized_residual_block`)."""
     on_jax = keras.backend.backend() == "jax"
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model) if fold or recompute else []
     blocks = {id(block) for block, _ in pairs}
-    convs = {id(conv) for _, conv in pairs}
-    folds = []
-    if on_jax:
-        folds = [
-            trio
-            for trio in residual_folding.applicable_folds(model)
-            if id(trio.block) not in blocks
-        ]
+    conv_of_block = {id(block): conv for block, conv in pairs}
+    convs = set(map(id, conv_of_block.values()))
+    folds, conv_of_relu = [], {}  # the trios, and the convolutions some of them run
+    for trio in residual_folding.applicable_folds(model) if on_jax else []:
+        conv = conv_of_block.get(id(trio.block))
+        if conv is not None and not _recomputes_with_its_trio(trio, conv, recompute):
+            continue  # the pair takes the block
+        folds.append(trio)
+        if conv is not None:
+            conv_of_relu[id(trio.relu)] = conv
     fold_of_relu = {id(trio.relu): trio for trio in folds}
     relus = set()
     if on_jax and training:
@@ -130,7 +135,7 @@ def call_folded(model, inputs, training=None):
         return None
     deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
     folded_blocks = {id(trio.block) for trio in folds}
-    block_outputs = {}  # a folded temporal block's output, by id(block), from its ReLU
+    ready = {}  # a folded block's or convolution's output, by its id, from the trio's ReLU
 
     def run(operation):
         if id(operation) in relus:
@@ -141,24 +146,37 @@ def call_folded(model, inputs, training=None):
         if id(operation) in blocks or id(operation) in deferred:
             return lambda inputs, **kwargs: graph.Deferred(operation, call, inputs)
         if id(operation) in fold_of_relu:
+            trio, conv = fold_of_relu[id(operation)], conv_of_relu.get(id(operation))
             return lambda inputs, **kwargs: residual_folding.run_relu(
-                fold_of_relu[id(operation)], inputs, call, block_outputs, bool(training)
+                trio, inputs, call, ready, bool(training), conv
             )
         if id(operation) in folded_blocks:
             return lambda inputs, **kwargs: (
-                block_outputs.pop(id(operation))
-                if id(operation) in block_outputs
-                else call(inputs, **kwargs)
+                ready.pop(id(operation)) if id(operation) in ready else call(inputs, **kwargs)
             )
         if id(operation) in convs:
             return lambda inputs, **kwargs: (
-                _run_pair(inputs, operation, call, fold, recompute)
+                ready.pop(id(operation))
+                if id(operation) in ready
+                else _run_pair(inputs, operation, call, fold, recompute)
                 if isinstance(inputs, graph.Deferred)
                 else call(inputs, **kwargs)
             )
         return call
 
     return graph.run_graph(model, inputs, run)
+
+
+def _recomputes_with_its_trio(trio, conv, recompute):
+    """Whether the pair of `trio`'s block and `conv` recomputes the block (not folded into
+    the Triton product) in a way the trio's kernel can run with it
+    (`dispatch.fold_reason(..., product="xla")`)."""
+    shape = trio.input_shape
+    return (
+        recompute
+        and bool(dispatch.fold_reason(trio.block, conv, shape, product="triton"))
+        and not dispatch.fold_reason(trio.block, conv, shape, product="xla")
+    )
 
 
 def _output_relu(layer, inputs):

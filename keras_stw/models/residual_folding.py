@@ -9,7 +9,10 @@ terms, applies each one's batch normalization as a per-channel scale and shift (
 moving statistics at inference, from the batch's when training, which also updates the
 moving statistics as the layer does), and writes `x` (which the next shortcut reads) and
 `y`: one read of `x` less per block. Its backward kernel adds the gradient reaching `x`
-from the next shortcut to the block's and masks it by the ReLU in the same pass.
+from the next shortcut to the block's and masks it by the ReLU in the same pass. With
+`KERAS_STW_RECOMPUTE_BLOCKS=on`, a training trio also runs the 1x1 convolution that reads
+the temporal block, and its backward kernel writes the block's output again for the
+convolution's gradient instead of the step keeping it.
 `keras_stw.models.folding.call_folded` runs it for every `ResidualFold` of a model on JAX
 (`keras_stw.kernels.residual_fold_reason`). Layers, weights and saved files do not
 change.
@@ -157,12 +160,16 @@ def _affine(norm, mean, variance):
     return scale, shift
 
 
-def run_relu(fold, deferred_sum, relu_call, block_outputs, training=False):
+def run_relu(fold, deferred_sum, relu_call, ready, training=False, conv=None):
     """The ReLU's output for `fold`, from the `graph.Deferred` sum (whose terms are
     deferred batch normalizations or tensors), with the temporal block's output put in
-    `block_outputs` under `id(fold.block)` where the kernel runs. A training call
-    normalizes by the batch's statistics and updates the moving ones, as the layers do
-    (or, where one of the batch normalizations is frozen, runs the layers)."""
+    `ready` under `id(fold.block)` where the kernel runs. A training call normalizes by
+    the batch's statistics and updates the moving ones, as the layers do (or, where one of
+    the batch normalizations is frozen, runs the layers). A training call with `conv`, the
+    1x1 convolution that alone reads the block's output, runs it in the kernel's gradient
+    too, recomputing the block's output in the backward pass
+    (`dispatch.batch_normalized_residual_block`), and puts the convolution's output in
+    `ready` under `id(conv)` instead."""
     norms = [
         term.layer if isinstance(term, graph.Deferred) else None for term in deferred_sum.inputs
     ]
@@ -177,7 +184,7 @@ def run_relu(fold, deferred_sum, relu_call, block_outputs, training=False):
             outputs = dispatch.residual_block(terms, affines, fold.block)
         elif all(norm is None or norm.trainable for norm in norms):
             weights = [_batch_norm_weights(norm) if norm else None for norm in norms]
-            outputs = dispatch.batch_normalized_residual_block(terms, weights, fold.block)
+            outputs = dispatch.batch_normalized_residual_block(terms, weights, fold.block, conv)
             if outputs is not None:
                 for norm, statistics in zip(norms, outputs[2], strict=True):
                     if norm is not None:
@@ -185,5 +192,6 @@ def run_relu(fold, deferred_sum, relu_call, block_outputs, training=False):
     if outputs is None:
         values = [t.value() if isinstance(t, graph.Deferred) else t for t in deferred_sum.inputs]
         return relu_call(deferred_sum.call(values))
-    block_outputs[id(fold.block)] = ops.cast(outputs[1], fold.block.compute_dtype)
+    reader = conv if training and conv is not None else fold.block
+    ready[id(reader)] = ops.cast(outputs[1], reader.compute_dtype)
     return outputs[0]

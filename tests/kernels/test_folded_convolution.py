@@ -179,8 +179,11 @@ class FoldedConvolutionParityTest(TestCase):
             results[mode] = [outputs, *grads]
             # The stride-1 first convolutions of stages 2 to 5 (5 of 8 blocks; KerasCV
             # puts the stride of a stage's first block in its 1x1 convolution) folded.
+            # Recomputing, the 4 of them that read a residual sum's block run in that
+            # sum's kernel instead (tests/kernels/test_residual_folding.py).
             products = [call.kwargs["product"] for call in block_conv.call_args_list]
-            self.assertEqual(products, [product] * 5 if mode == "interpret" else [])
+            folded = 5 if product == "triton" else 1
+            self.assertEqual(products, [product] * folded if mode == "interpret" else [])
         (outputs, *grads), (want, *want_grads) = results["interpret"], results["off"]
         self.assertLess(np.abs(outputs - want).max() / np.abs(want).max(), 1e-5)
         # The folded product sums in another order; through batch statistics and ReLUs

@@ -7,12 +7,15 @@ normalization on both terms, one, or none; `Add`; ReLU; the temporal block) as a
 functional model, its two outputs and every gradient (the terms, the batch
 normalizations' weights and statistics, the block's weights) and, training, the moving
 statistics, at a pixel count that is not a power of two, `T = 1`, both paddings and each
-block that runs as one kernel; then a whole video model, inference and a training step.
+block that runs as one kernel; recomputing, the trio and the 1x1 convolution that reads
+its block; then a whole video model, inference and a training step, recomputing or not.
 The search for the trios runs on every backend.
 """
 
 import contextlib
+import io
 import os
+import re
 from unittest import mock
 
 import keras
@@ -40,9 +43,14 @@ def _residual_folding(setting):
     return mock.patch.dict(os.environ, {"KERAS_STW_FOLD_RESIDUALS": setting})
 
 
+def _recompute(setting):
+    return mock.patch.dict(os.environ, {"KERAS_STW_RECOMPUTE_BLOCKS": setting})
+
+
 @contextlib.contextmanager
 def _kernel_calls():
-    """Counts the folded kernel's calls, at inference and training, in a dict."""
+    """Counts the folded kernel's calls, at inference, training and training with the
+    convolution that reads the block ("recomputing"), in a dict."""
     from keras_stw.kernels import pallas_temporal_block
 
     calls = {}
@@ -54,16 +62,18 @@ def _kernel_calls():
             function = getattr(pallas_temporal_block, name)
 
             def counted(*args, _phase=phase, _function=function, **kwargs):
-                calls[_phase] = calls.get(_phase, 0) + 1
+                key = "recomputing" if kwargs.get("kernel") is not None else _phase
+                calls[key] = calls.get(key, 0) + 1
                 return _function(*args, **kwargs)
 
             stack.enter_context(mock.patch.object(pallas_temporal_block, name, counted))
         yield calls
 
 
-def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32"):
+def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32", filters=None):
     """A functional model `[branch, shortcut] -> [relu(sum), block(relu(sum))]`, with
-    random weights and batch-normalization statistics."""
+    random weights and batch-normalization statistics; with `filters`, a 1x1 `Conv2D` of
+    that many filters reads the block, and its output replaces the block's."""
     clips, num_frames, height, width, channels = shape
     frame_shape = (height, width, channels)
     terms = [keras.Input(frame_shape, batch_size=clips * num_frames) for _ in range(2)]
@@ -72,8 +82,10 @@ def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32"):
         for term, norm in zip(terms, normalized, strict=True)
     ]
     outputs = keras.layers.ReLU(dtype=dtype)(keras.layers.Add(dtype=dtype)(summed))
-    block = layer_class(num_frames, **kwargs, dtype=dtype)
-    model = keras.Model(terms, [outputs, block(outputs)])
+    block = layer_class(num_frames, **kwargs, dtype=dtype)(outputs)
+    if filters:
+        block = keras.layers.Conv2D(filters, 1, dtype=dtype)(block)
+    model = keras.Model(terms, [outputs, block])
     rng = np.random.default_rng(seed)
     for weight in model.weights:
         value = rng.standard_normal(weight.shape).astype("float32") * 0.5
@@ -81,19 +93,20 @@ def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32"):
     return model
 
 
-def _terms(shape, seed):
-    clips, num_frames, height, width, channels = shape
+def _terms(shape, seed, channels=None):
+    """Two random frame tensors of `shape`; the second with `channels` channels if given."""
+    clips, num_frames, height, width, frame_channels = shape
     rng = np.random.default_rng(seed)
-    size = (clips * num_frames, height, width, channels)
-    return [rng.standard_normal(size).astype("float32") for _ in range(2)]
+    size = (clips * num_frames, height, width)
+    second = channels or frame_channels
+    return [rng.standard_normal((*size, c)).astype("float32") for c in (frame_channels, second)]
 
 
-def _outputs_and_gradients(model, terms, upstream, mode, training=False):
-    """The trio's two outputs, its moving statistics after the call when `training`, then
-    the gradients of `sum(outputs * upstream)` for the two terms and every variable of the
-    model: the trio folded (`mode="interpret"`) or its layers (`"off"`)."""
-    import jax
-
+def _stateless_loss(model, upstream, mode, training):
+    """`loss(values, terms)`: `sum(outputs * upstream)` of the trio's outputs for
+    `model.weights` holding `values`, and as its second result the outputs and, when
+    `training`, the moving statistics after the call; the trio folded
+    (`mode="interpret"`) or its layers (`"off"`)."""
     variables = model.weights
 
     def loss(values, terms):
@@ -108,10 +121,30 @@ def _outputs_and_gradients(model, terms, upstream, mode, training=False):
         total = sum((o.astype("float32") * u).sum() for o, u in zip(outputs, upstream, strict=True))
         return total, [*outputs, *updated]
 
+    return loss
+
+
+def _outputs_and_gradients(model, terms, upstream, mode, training=False):
+    """The trio's two outputs, its moving statistics after the call when `training`, then
+    the gradients of `sum(outputs * upstream)` for the two terms and every variable of the
+    model: the trio folded (`mode="interpret"`) or its layers (`"off"`)."""
+    import jax
+
+    loss = _stateless_loss(model, upstream, mode, training)
     (_, outputs), (d_values, d_terms) = jax.value_and_grad(loss, (0, 1), has_aux=True)(
-        [v.value for v in variables], terms
+        [v.value for v in model.weights], terms
     )
     return [np.float32(value) for value in (*outputs, *d_terms, *d_values)]
+
+
+def _assert_close_to_layers(test, folded, reference):
+    """max |a - b| / max |b| below 1e-5 for each pair. The gate's bias gradient is a sum of
+    terms of about 1 over every pixel that can cancel to near 0, so it is compared to 1 at
+    least; so are the moving statistics' gradients when training, which are 0."""
+    for got, want in zip(folded, reference, strict=True):
+        scale = np.abs(want).max()
+        scale = max(scale, 1.0) if want.ndim == 0 or scale == 0 else scale
+        test.assertLess(np.abs(got - want).max() / scale, 1e-5)
 
 
 @pytest.mark.jax_only
@@ -140,13 +173,45 @@ class ResidualFoldingParityTest(TestCase):
         reference = _outputs_and_gradients(model, terms, upstream, "off", training)
         updated = len(model.non_trainable_weights) if training else 0
         self.assertLen(folded, 4 + updated + len(model.weights))
-        # max |a - b| / max |b|. The gate's bias gradient is a sum of terms of about 1
-        # over every pixel that can cancel to near 0, so it is compared to 1 at least; so
-        # are the moving statistics' gradients when training, which are 0.
-        for got, want in zip(folded, reference, strict=True):
-            scale = np.abs(want).max()
-            scale = max(scale, 1.0) if want.ndim == 0 or scale == 0 else scale
-            self.assertLess(np.abs(got - want).max() / scale, 1e-5)
+        _assert_close_to_layers(self, folded, reference)
+
+    @parameterized.named_parameters(BLOCKS)
+    def test_recomputing_runs_the_convolution_too_and_matches_the_layers(self, layer_class, kwargs):
+        # Training with KERAS_STW_RECOMPUTE_BLOCKS=on, the trio's kernel runs the 1x1
+        # convolution that reads the block, and the backward kernel writes the block's
+        # output again for the convolution's kernel gradient.
+        shape = SHAPES[0]
+        model = _trio(layer_class, kwargs, shape, (True, True), seed=14, filters=16)
+        terms, upstream = _terms(shape, seed=15), _terms(shape, seed=16, channels=16)
+        with _recompute("on"), _kernel_calls() as calls:
+            folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
+        self.assertEqual(calls, {"recomputing": 1})
+        reference = _outputs_and_gradients(model, terms, upstream, "off", True)
+        self.assertLen(folded, 4 + len(model.non_trainable_weights) + len(model.weights))
+        _assert_close_to_layers(self, folded, reference)
+
+    def test_recomputing_keeps_no_block_output_for_the_backward_pass(self):
+        import jax
+
+        shape = SHAPES[0]
+        model = _trio(layers.STWBlock, {}, shape, (True, True), seed=17, filters=16)
+        terms, upstream = _terms(shape, seed=18), _terms(shape, seed=19, channels=16)
+        loss = _stateless_loss(model, upstream, "interpret", training=True)
+
+        def frame_sized_activations(setting):
+            """The computed arrays of a frame tensor's size that the step keeps."""
+            printed = io.StringIO()
+            with _recompute(setting), contextlib.redirect_stdout(printed):
+                jax.ad_checkpoint.print_saved_residuals(
+                    lambda values: loss(values, terms)[0], [v.value for v in model.weights]
+                )
+            shapes = re.findall(r"^\w+\[([\d,]*)\] output of", printed.getvalue(), re.MULTILINE)
+            return [s for s in shapes if np.prod([int(n) for n in s.split(",")]) == np.prod(shape)]
+
+        # Both keep the two terms and `x`; only the layers' convolution keeps the block's
+        # output.
+        self.assertLen(frame_sized_activations("off"), 4)
+        self.assertLen(frame_sized_activations("on"), 3)
 
     def test_bfloat16_outputs_match_float32(self):
         shape = (2, 4, 3, 3, 64)
@@ -190,13 +255,14 @@ class ResidualFoldingParityTest(TestCase):
                 (_, outputs), saliency = jax.value_and_grad(score, has_aux=True)(frames)
             return np.float32(outputs), np.float32(saliency)
 
-        def training_step(setting):
+        def training_step(setting, recompute="off"):
             def loss(values):
                 outputs, updated = model.stateless_call(values, frozen, frames, training=True)
                 return (outputs * np.arange(5.0)).sum(), updated
 
             with kernels.fused_kernels("interpret"), _residual_folding(setting):
-                (loss, updated), grads = jax.value_and_grad(loss, has_aux=True)(trainable)
+                with _recompute(recompute):
+                    (loss, updated), grads = jax.value_and_grad(loss, has_aux=True)(trainable)
             return loss, updated, grads
 
         with _kernel_calls() as calls:
@@ -204,22 +270,28 @@ class ResidualFoldingParityTest(TestCase):
             self.assertEqual(calls, {"inference": 7})  # every block's but the first
             folded_step = training_step("on")
             self.assertEqual(calls, {"inference": 7, "training": 7})
+            # Recomputing, the 4 trios whose block a stride-1 convolution reads run it too;
+            # at a stage's first block KerasCV strides that convolution, and the pair
+            # recomputes under keras.remat instead.
+            recomputed_step = training_step("on", recompute="on")
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 4})
             step = training_step("off")
-            self.assertEqual(calls, {"inference": 7, "training": 7})
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 4})
         for got, want in zip(folded, scores_and_saliency("off"), strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
-        # The training step against the same step with the blocks' own kernels: at this
+        # The training steps against the same step with the blocks' own kernels: at this
         # size (8 values a channel at the last stage) batch statistics make the step's
         # gradients as sensitive to rounding as the kernels' against keras.ops (a cosine
         # of 0.9995), so the fold alone is compared; each gradient by its direction.
-        (loss, updated, grads), (want_loss, want_updated, want_grads) = folded_step, step
-        self.assertAllClose(loss, want_loss, rtol=1e-5)
-        for got, want in zip(updated, want_updated, strict=True):
-            self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
-        for got, want in zip(grads, want_grads, strict=True):
-            got, want = np.float64(got).ravel(), np.float64(want).ravel()
-            cosine = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
-            self.assertGreater(cosine, 1 - 1e-7)
+        want_loss, want_updated, want_grads = step
+        for loss, updated, grads in (folded_step, recomputed_step):
+            self.assertAllClose(loss, want_loss, rtol=1e-5)
+            for got, want in zip(updated, want_updated, strict=True):
+                self.assertAllClose(got, want, rtol=1e-5, atol=1e-6)
+            for got, want in zip(grads, want_grads, strict=True):
+                got, want = np.float64(got).ravel(), np.float64(want).ravel()
+                cosine = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
+                self.assertGreater(cosine, 1 - 1e-7)
 
     def test_a_frozen_batch_normalization_trains_through_the_layers(self):
         # A frozen layer normalizes by its moving statistics while training; the trio
