@@ -100,7 +100,7 @@ def compiled(model, terms, mode, fold, training=False, recompute="off"):
             reason = keras_stw.kernels.residual_fold_reason(trio.block, trio.input_shape)
             if recompute == "on" and not reason:
                 ((block, conv),) = keras_stw.models.folding_pairs(model)
-                reason = keras_stw.kernels.fold_reason(block, conv, trio.input_shape, product="xla")
+                reason = keras_stw.kernels.trio_conv_reason(block, conv, trio.input_shape)
             if reason:
                 raise SystemExit(f"The residual sum does not fold: {reason}")
         function = jax.jit(run).lower(values, terms).compile()

@@ -190,7 +190,19 @@ def kernels_used(model, clip_shape):
         for fold in keras_stw.models.residual_folds(model)
         if not keras_stw.kernels.residual_fold_reason(fold.block, fold.input_shape)
     ]
-    return used + f", {len(folds)} residual sums folded"
+    used += f", {len(folds)} residual sums folded"
+    if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
+        conv_of_block = {id(block): conv for block, conv in pairs}
+        with_conv = [
+            fold
+            for fold in folds
+            if id(fold.block) in conv_of_block
+            and not keras_stw.kernels.trio_conv_reason(
+                fold.block, conv_of_block[id(fold.block)], fold.input_shape
+            )
+        ]
+        used += f" ({len(with_conv)} with their convolution when training)"
+    return used
 
 
 def compiled_model(name, args, jit_compile=True):

@@ -17,6 +17,7 @@ from keras_stw.kernels.dispatch import (
     kernel_path,
     residual_fold_reason,
     set_fused_kernels,
+    trio_conv_reason,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "kernel_path",
     "residual_fold_reason",
     "set_fused_kernels",
+    "trio_conv_reason",
 ]

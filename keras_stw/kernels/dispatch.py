@@ -283,30 +283,25 @@ def batch_normalized_residual_block(terms, norms, layer, conv=None):
         layer: the temporal layer that reads the residual block's output.
         conv: the `keras.layers.Conv2D` that alone reads the layer's output, to run it
             too and recompute the layer's output in the backward pass instead of keeping
-            it (`KERAS_STW_RECOMPUTE_BLOCKS=on`), or `None`.
+            it (`KERAS_STW_RECOMPUTE_BLOCKS=on`; `trio_conv_reason`), or `None`.
 
     Returns:
         `(outputs, layer_outputs, statistics)`, the first two like `terms[0]` (with
         `conv`, the convolution's output in place of the layer's) and `statistics` each
         normalized term's float32 `(mean, variance)` (`None` for the others), or `None`
         where the trio cannot be folded (`residual_fold_reason`) or `conv` cannot run
-        with it (`fold_reason(..., product="xla")`).
+        with it (`trio_conv_reason`).
     """
     first = terms[0]
-    if conv is None:
-        return _run_residual_kernel("normalized_residual_block", terms, layer, norms)
-    if fold_reason(layer, conv, first.shape, first.dtype, product="xla"):
+    if conv is not None and trio_conv_reason(layer, conv, first.shape, first.dtype):
         return None
-    kernel = _pointwise_kernel(conv, first.dtype)
-    outputs = _run_residual_kernel("normalized_residual_block", terms, layer, norms, kernel)
-    return outputs and (outputs[0], _with_bias(outputs[1], conv), outputs[2])
+    return _run_residual_kernel("normalized_residual_block", terms, layer, norms, conv)
 
 
-def _run_residual_kernel(name, terms, layer, normalization, kernel=None):
+def _run_residual_kernel(name, terms, layer, normalization, conv=None):
     """`pallas_temporal_block.<name>` on `terms` in the kernels' clip layout, with
-    `normalization` (its second argument), `layer`'s weights and, if not `None`, the
-    `kernel` of the 1x1 convolution that reads the layer; `None` where the trio cannot be
-    folded."""
+    `normalization` (its second argument), `layer`'s weights and, if not `None`, the 1x1
+    `conv` that reads the layer; `None` where the trio cannot be folded."""
     first = terms[0]
     if residual_fold_reason(layer, first.shape, first.dtype):
         return None
@@ -314,16 +309,26 @@ def _run_residual_kernel(name, terms, layer, normalization, kernel=None):
 
     channels = first.shape[-1]
     spec = layer.fused_spec(channels)
+    product, read_shape = {}, first.shape
+    if conv is not None:
+        stride = conv.strides[0]
+        product = {
+            "kernel": _pointwise_kernel(conv, first.dtype),
+            "stride": stride,
+            "frame_width": first.shape[2],
+        }
+        sides = [-(-side // stride) for side in first.shape[1:3]]
+        read_shape = (first.shape[0], *sides, conv.filters)
     x, y, *rest = getattr(pallas_temporal_block, name)(
         [_clips(ops.cast(term, first.dtype), spec) for term in terms],
         normalization,
         *_layer_weights(layer, channels),
         spec,
         interpret=get_fused_kernels() == "interpret",
-        **({} if kernel is None else {"kernel": kernel}),
+        **product,
     )
-    outputs = channels if kernel is None else kernel.shape[1]
-    return (ops.reshape(x, first.shape), ops.reshape(y, (*first.shape[:3], outputs)), *rest)
+    y = ops.reshape(y, read_shape)
+    return (ops.reshape(x, first.shape), y if conv is None else _with_bias(y, conv), *rest)
 
 
 def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
@@ -361,6 +366,41 @@ def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
     """
     if product not in PRODUCTS:
         raise ValueError(f"`product` must be one of {PRODUCTS}. Received: product={product!r}")
+    return _pair_reason(layer, conv, input_shape, dtype, product)
+
+
+def trio_conv_reason(layer, conv, input_shape, dtype=None):
+    """Why a recomputing residual trio whose temporal `layer` folds
+    (`residual_fold_reason`) cannot also run `conv`, which reads the layer.
+
+    Such a trio's kernel runs the convolution as XLA's matrix product and writes the
+    layer's output again in its backward pass instead of the training step keeping it
+    (`keras_stw.models.residual_folding`). It needs `KERAS_STW_RECOMPUTE_BLOCKS=on` and a
+    convolution that `fold_reason(..., product="xla")` allows, except that it may be
+    strided (the same stride along both sides), as a ResNet's first convolution of a
+    stage is.
+
+    Args:
+        layer: a temporal layer of `keras_stw.layers`.
+        conv: the layer that reads the temporal layer's output.
+        input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
+        dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
+
+    Returns:
+        `""` where the trio runs `conv` too, else the reason.
+
+    Example:
+    >>> block = keras_stw.layers.STWBlock(num_frames=8)
+    >>> block.build((16, 56, 56, 256))
+    >>> conv = keras.layers.Conv2D(128, 1, strides=2)
+    >>> keras_stw.kernels.trio_conv_reason(block, conv, (16, 56, 56, 256))
+    'recomputing is off (the default; KERAS_STW_RECOMPUTE_BLOCKS=on recomputes)'
+    """
+    return _pair_reason(layer, conv, input_shape, dtype, "xla", strided=True)
+
+
+def _pair_reason(layer, conv, input_shape, dtype, product, strided=False):
+    """`fold_reason`, a strided `conv` allowed with `strided`."""
     mode = get_fused_kernels()
     if mode == "off":
         return "the fused kernels are switched off (mode 'off')"
@@ -370,17 +410,22 @@ def fold_reason(layer, conv, input_shape, dtype=None, product="triton"):
         return f"recomputing is off (the default; {_RECOMPUTE_VARIABLE}=on recomputes)"
     reason = _whole_kernel_reason(layer, input_shape, dtype, mode)
     channels = input_shape[-1]
-    return reason or _conv_reason(conv, layer.fused_spec(channels), channels, mode, product)
+    spec = layer.fused_spec(channels)
+    return reason or _conv_reason(conv, spec, channels, mode, product, strided)
 
 
-def _conv_reason(conv, spec, channels, mode, product):
+def _conv_reason(conv, spec, channels, mode, product, strided):
     from keras_stw.kernels import pallas_block_conv
 
     if not isinstance(conv, keras.layers.Conv2D) or type(conv).call is not keras.layers.Conv2D.call:
         return f"'{conv.name}' is not a keras.layers.Conv2D"
+    stride = conv.strides[0] if strided else 1
     shape = (conv.kernel_size, conv.strides, conv.dilation_rate)
-    if shape != ((1, 1),) * 3 or conv.groups != 1 or conv.data_format != "channels_last":
-        return f"'{conv.name}' is not a 1x1, stride-1, ungrouped, channels-last convolution"
+    if shape != ((1, 1), (stride, stride), (1, 1)) or conv.groups != 1:
+        kind = "equally strided" if strided else "stride-1"
+        return f"'{conv.name}' is not a 1x1, {kind}, ungrouped, channels-last convolution"
+    if conv.data_format != "channels_last":
+        return f"'{conv.name}' is not a channels-last convolution"
     if conv.activation is not keras.activations.linear:
         return f"'{conv.name}' has an activation"
     if product == "xla":

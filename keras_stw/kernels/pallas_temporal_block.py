@@ -311,7 +311,9 @@ def _residual_block_bwd(spec, interpret, residuals, cotangents):
 _residual_block.defvjp(_residual_block_fwd, _residual_block_bwd)
 
 
-def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=False, kernel=None):
+def normalized_residual_block(
+    terms, norms, scale, taps, bias, spec, interpret=False, kernel=None, stride=1, frame_width=None
+):
     """`residual_block` while training: each batch-normalized term by its batch's statistics.
 
     The statistics are per channel over every frame and pixel, as a `BatchNormalization`
@@ -327,7 +329,8 @@ def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=F
     which reads `x` anyway, writes it again (`block_backward`'s `output_again`) once the
     product's input gradient has arrived. That saves a block's output of memory for one
     more write of it, as the recomputing pair of `pallas_block_conv` does for a block
-    alone.
+    alone. A strided convolution reads every `stride`-th row and column of `y`
+    (`pointwise.strided`).
 
     Args:
         terms: pair of arrays `(clips, num_frames, pixels, channels)` of one dtype.
@@ -339,31 +342,35 @@ def normalized_residual_block(terms, norms, scale, taps, bias, spec, interpret=F
         interpret: bool. Run through Pallas's interpreter (any device; for tests).
         kernel: array `(channels, outputs)` like the terms' dtype, or `None`: the kernel of
             the 1x1 convolution that reads `y`, to run it here and recompute `y`.
+        stride: int. That convolution's stride along both sides.
+        frame_width: int. The frames' width (for a `stride` above 1).
 
     Returns:
-        `(x, y, statistics)`, or `(x, matmul(y, kernel), statistics)` with `kernel`:
+        `(x, y, statistics)`, or with `kernel` `(x, z, statistics)`, where `z` is the
+        convolution's output `(clips, num_frames, strided pixels, outputs)`:
         `statistics` holds, for each normalized term, its batch's float32
         `(mean, variance)` (for the moving averages; no gradient flows back through
         them), and `None` for the others.
     """
     epsilons = tuple(None if norm is None else float(norm[2]) for norm in norms)
     weights = tuple(None if norm is None else tuple(norm[:2]) for norm in norms)
+    sampling = (stride, frame_width)
     return _normalized_residual_block(
-        tuple(terms), weights, scale, taps, bias, kernel, spec, interpret, epsilons
+        tuple(terms), weights, scale, taps, bias, kernel, spec, interpret, epsilons, sampling
     )
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7, 8, 9))
 def _normalized_residual_block(
-    terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons
+    terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons, sampling
 ):
     outputs, _ = _normalized_fwd(
-        terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons
+        terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons, sampling
     )
     return outputs
 
 
-def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons):
+def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, epsilons, sampling):
     statistics, rows = [], []
     for term, weight, epsilon in zip(terms, weights, epsilons, strict=True):
         if weight is None:
@@ -378,20 +385,26 @@ def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, 
     x, y, saved = _residual_forward(
         terms, jnp.stack(rows), scale, taps, bias, spec, interpret, gates=True
     )
-    if kernel is not None:
-        y = pointwise.matmul(y, kernel)  # `y` itself is dropped here, and written again.
+    if kernel is not None:  # `y` itself is dropped here, and written again.
+        y = pointwise.matmul(pointwise.strided(y, sampling[1], sampling[0]), kernel)
     residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias, kernel)
     return (x, y, tuple(statistics)), residuals
 
 
-def _normalized_bwd(spec, interpret, epsilons, residuals, cotangents):
+def _normalized_bwd(spec, interpret, epsilons, sampling, residuals, cotangents):
     saved, terms, weights, statistics, scale, taps, bias, kernel = residuals
     dx, upstream, _ = cotangents  # The statistics feed only the moving averages.
-    dy = upstream if kernel is None else pointwise.input_gradient(upstream, kernel)
+    stride, width = sampling
+    dy = upstream
+    if kernel is not None:
+        dy = pointwise.input_gradient(upstream, kernel)
+        dy = pointwise.spread(dy, saved["x"].shape, width, stride)
     total, weight_grads, y = _sum_gradient(
         saved, dx, dy, scale, taps, bias, spec, interpret, output_again=kernel is not None
     )
-    dkernel = None if kernel is None else pointwise.kernel_gradient(y, upstream)
+    dkernel = None
+    if kernel is not None:
+        dkernel = pointwise.kernel_gradient(pointwise.strided(y, width, stride), upstream)
     pixels = (0, 1, 2)
     dterms, dweights = [], []
     for term, weight, stats, epsilon in zip(terms, weights, statistics, epsilons, strict=True):

@@ -2,6 +2,7 @@
 clip layout, and its two gradients: a recomputing caller takes the input's gradient before
 it has the block's output again, and the kernel's after."""
 
+import jax
 import jax.numpy as jnp
 
 
@@ -34,3 +35,46 @@ def input_gradient(upstream, kernel):
 def kernel_gradient(y, upstream):
     """`matmul`'s gradient for `kernel`, from `y` and the gradient of its output."""
     return jnp.einsum("ntpc,ntpf->cf", y, upstream)
+
+
+def strided(y, width, stride):
+    """The pixels of `y` that a 1x1 convolution of `stride` reads: every `stride`-th row
+    and column of each frame (with `"same"` or `"valid"` padding alike).
+
+    Args:
+        y: array `(clips, num_frames, height * width, channels)`.
+        width: int. The frames' width.
+        stride: int. The convolution's stride along both sides.
+
+    Returns:
+        An array `(clips, num_frames, ceil(height / stride) * ceil(width / stride),
+        channels)`.
+
+    Example:
+    >>> strided(jnp.ones((1, 2, 5 * 5, 4)), 5, 2).shape
+    (1, 2, 9, 4)
+    """
+    if stride == 1:
+        return y
+    clips, num_frames, pixels, channels = y.shape
+    frames = y.reshape(clips, num_frames, pixels // width, width, channels)
+    return frames[:, :, ::stride, ::stride].reshape(clips, num_frames, -1, channels)
+
+
+def spread(gradient, shape, width, stride):
+    """`strided`'s transpose: `gradient` at the pixels `strided` picks, zeros elsewhere,
+    as an array of `shape` (the shape of `strided`'s input)."""
+    if stride == 1:
+        return gradient
+    clips, num_frames, pixels, channels = shape
+    height = pixels // width
+    rows, columns = -(-height // stride), -(-width // stride)
+    frames = gradient.reshape(clips, num_frames, rows, columns, channels)
+    zero = jnp.zeros((), gradient.dtype)
+    padding = [(0, 0, 0), (0, 0, 0)]
+    padding += [
+        (0, side - ((count - 1) * stride + 1), stride - 1)
+        for side, count in ((height, rows), (width, columns))
+    ]
+    padding.append((0, 0, 0))
+    return jax.lax.pad(frames, zero, padding).reshape(shape)

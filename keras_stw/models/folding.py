@@ -110,8 +110,9 @@ def call_folded(model, inputs, training=None):
     run, under `keras.remat` elsewhere. Both are off by default. A residual sum folds
     (`keras_stw.models.residual_folding`) where `keras_stw.kernels.residual_fold_reason`
     allows it, by default on a GPU, unless its temporal block is in a pair folded into
-    one kernel: a recomputing pair whose block's kernel runs takes its convolution into
-    the trio's kernel instead (`dispatch.batch_normalized_residual_block`)."""
+    one kernel: a recomputing pair takes its convolution into the trio's kernel instead
+    where `keras_stw.kernels.trio_conv_reason` allows it, a strided one included
+    (`dispatch.batch_normalized_residual_block`)."""
     on_jax = keras.backend.backend() == "jax"
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
@@ -170,12 +171,12 @@ def call_folded(model, inputs, training=None):
 def _recomputes_with_its_trio(trio, conv, recompute):
     """Whether the pair of `trio`'s block and `conv` recomputes the block (not folded into
     the Triton product) in a way the trio's kernel can run with it
-    (`dispatch.fold_reason(..., product="xla")`)."""
+    (`dispatch.trio_conv_reason`)."""
     shape = trio.input_shape
     return (
         recompute
         and bool(dispatch.fold_reason(trio.block, conv, shape, product="triton"))
-        and not dispatch.fold_reason(trio.block, conv, shape, product="xla")
+        and not dispatch.trio_conv_reason(trio.block, conv, shape)
     )
 
 

@@ -180,7 +180,8 @@ class FoldedConvolutionParityTest(TestCase):
             # The stride-1 first convolutions of stages 2 to 5 (5 of 8 blocks; KerasCV
             # puts the stride of a stage's first block in its 1x1 convolution) folded.
             # Recomputing, the 4 of them that read a residual sum's block run in that
-            # sum's kernel instead (tests/kernels/test_residual_folding.py).
+            # sum's kernel instead (tests/kernels/test_residual_folding.py), as do the
+            # strided ones.
             products = [call.kwargs["product"] for call in block_conv.call_args_list]
             folded = 5 if product == "triton" else 1
             self.assertEqual(products, [product] * folded if mode == "interpret" else [])

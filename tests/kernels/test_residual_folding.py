@@ -70,10 +70,11 @@ def _kernel_calls():
         yield calls
 
 
-def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32", filters=None):
+def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32", filters=None, strides=1):
     """A functional model `[branch, shortcut] -> [relu(sum), block(relu(sum))]`, with
     random weights and batch-normalization statistics; with `filters`, a 1x1 `Conv2D` of
-    that many filters reads the block, and its output replaces the block's."""
+    that many filters and `strides` reads the block, and its output replaces the
+    block's."""
     clips, num_frames, height, width, channels = shape
     frame_shape = (height, width, channels)
     terms = [keras.Input(frame_shape, batch_size=clips * num_frames) for _ in range(2)]
@@ -84,7 +85,7 @@ def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32", filters
     outputs = keras.layers.ReLU(dtype=dtype)(keras.layers.Add(dtype=dtype)(summed))
     block = layer_class(num_frames, **kwargs, dtype=dtype)(outputs)
     if filters:
-        block = keras.layers.Conv2D(filters, 1, dtype=dtype)(block)
+        block = keras.layers.Conv2D(filters, 1, strides=strides, dtype=dtype)(block)
     model = keras.Model(terms, [outputs, block])
     rng = np.random.default_rng(seed)
     for weight in model.weights:
@@ -93,13 +94,16 @@ def _trio(layer_class, kwargs, shape, normalized, seed, dtype="float32", filters
     return model
 
 
-def _terms(shape, seed, channels=None):
-    """Two random frame tensors of `shape`; the second with `channels` channels if given."""
+def _terms(shape, seed, channels=None, strides=1):
+    """Two random frame tensors of `shape`; the second with `channels` channels and its
+    sides divided by `strides` (rounded up), as a strided convolution's output, if
+    given."""
     clips, num_frames, height, width, frame_channels = shape
     rng = np.random.default_rng(seed)
-    size = (clips * num_frames, height, width)
-    second = channels or frame_channels
-    return [rng.standard_normal((*size, c)).astype("float32") for c in (frame_channels, second)]
+    frames = clips * num_frames
+    sizes = [(frames, height, width, frame_channels)]
+    sizes.append((frames, -(-height // strides), -(-width // strides), channels or frame_channels))
+    return [rng.standard_normal(size).astype("float32") for size in sizes]
 
 
 def _stateless_loss(model, upstream, mode, training):
@@ -175,14 +179,23 @@ class ResidualFoldingParityTest(TestCase):
         self.assertLen(folded, 4 + updated + len(model.weights))
         _assert_close_to_layers(self, folded, reference)
 
-    @parameterized.named_parameters(BLOCKS)
-    def test_recomputing_runs_the_convolution_too_and_matches_the_layers(self, layer_class, kwargs):
+    @parameterized.named_parameters(
+        [(name, layer_class, kwargs, 1) for name, layer_class, kwargs in BLOCKS]
+        + [("stw_strided", layers.STWBlock, {}, 2)]
+    )
+    def test_recomputing_runs_the_convolution_too_and_matches_the_layers(
+        self, layer_class, kwargs, strides
+    ):
         # Training with KERAS_STW_RECOMPUTE_BLOCKS=on, the trio's kernel runs the 1x1
         # convolution that reads the block, and the backward kernel writes the block's
-        # output again for the convolution's kernel gradient.
+        # output again for the convolution's kernel gradient. Strided, the convolution
+        # reads 2 x 3 of the 3 x 5 pixels.
         shape = SHAPES[0]
-        model = _trio(layer_class, kwargs, shape, (True, True), seed=14, filters=16)
-        terms, upstream = _terms(shape, seed=15), _terms(shape, seed=16, channels=16)
+        model = _trio(
+            layer_class, kwargs, shape, (True, True), seed=14, filters=16, strides=strides
+        )
+        terms = _terms(shape, seed=15)
+        upstream = _terms(shape, seed=16, channels=16, strides=strides)
         with _recompute("on"), _kernel_calls() as calls:
             folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
         self.assertEqual(calls, {"recomputing": 1})
@@ -270,13 +283,12 @@ class ResidualFoldingParityTest(TestCase):
             self.assertEqual(calls, {"inference": 7})  # every block's but the first
             folded_step = training_step("on")
             self.assertEqual(calls, {"inference": 7, "training": 7})
-            # Recomputing, the 4 trios whose block a stride-1 convolution reads run it too;
-            # at a stage's first block KerasCV strides that convolution, and the pair
-            # recomputes under keras.remat instead.
+            # Recomputing, each trio runs the convolution that reads its block too (at a
+            # stage's first block KerasCV strides it).
             recomputed_step = training_step("on", recompute="on")
-            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 4})
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
             step = training_step("off")
-            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 4})
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
         for got, want in zip(folded, scores_and_saliency("off"), strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
         # The training steps against the same step with the blocks' own kernels: at this
@@ -358,6 +370,24 @@ class ResidualFoldsTest(TestCase):
         (fold,) = keras_stw.models.residual_folds(model)
         why = kernels.residual_fold_reason(fold.block, fold.input_shape)
         self.assertIn("NVIDIA GPU" if JAX else "JAX backend", why)
+
+    def test_a_recomputing_trio_runs_an_equally_strided_convolution_too(self):
+        block = layers.STWBlock(4)
+        block.build((8, 5, 5, 64))
+
+        def reason(strides):
+            conv = keras.layers.Conv2D(32, 1, strides=strides)
+            return kernels.trio_conv_reason(block, conv, (8, 5, 5, 64), "float32")
+
+        with kernels.fused_kernels("interpret"), _recompute("on"):
+            reasons = [reason(strides) for strides in (1, 2, (1, 2))]
+        if JAX:
+            self.assertEqual(reasons[:2], ["", ""])
+            self.assertIn("is not a 1x1, equally strided", reasons[2])
+        else:
+            self.assertTrue(all("JAX backend" in why for why in reasons))
+        with kernels.fused_kernels("interpret"), _recompute("off"):
+            self.assertIn("KERAS_STW_RECOMPUTE_BLOCKS=on", reason(2))
 
     def test_the_inference_affine_is_the_layers_transform(self):
         norm = keras.layers.BatchNormalization(epsilon=1e-3, center=False)
