@@ -414,7 +414,7 @@ def _pair_reason(layer, conv, input_shape, dtype, product, strided=False):
     return reason or _conv_reason(conv, spec, channels, mode, product, strided)
 
 
-def _conv_reason(conv, spec, channels, mode, product, strided):
+def _conv_reason(conv, spec, channels, mode, product, strided=False):
     from keras_stw.kernels import pallas_block_conv
 
     if not isinstance(conv, keras.layers.Conv2D) or type(conv).call is not keras.layers.Conv2D.call:
