@@ -109,10 +109,11 @@ def call_folded(model, inputs, training=None):
     again from the block's input instead of keeping it: through the kernels where they
     run, under `keras.remat` elsewhere. Both are off by default. A residual sum folds
     (`keras_stw.models.residual_folding`) where `keras_stw.kernels.residual_fold_reason`
-    allows it, by default on a GPU, unless its temporal block is in a pair folded into
-    one kernel: a recomputing pair takes its convolution into the trio's kernel instead
-    where `keras_stw.kernels.trio_conv_reason` allows it, a strided one included
-    (`dispatch.batch_normalized_residual_block`)."""
+    allows it, by default on a GPU, unless the pair of its temporal block and the
+    convolution that reads it takes the block alone (folded into one kernel, or
+    recomputing where the trio cannot run the convolution too). A recomputing pair runs
+    its convolution in the trio's kernel where `keras_stw.kernels.trio_conv_reason`
+    allows it, a strided one included (`dispatch.batch_normalized_residual_block`)."""
     on_jax = keras.backend.backend() == "jax"
     fold = on_jax and dispatch.get_fused_kernels() != "off" and dispatch.folding_enabled()
     recompute = bool(training) and dispatch.recompute_enabled()
@@ -123,10 +124,11 @@ def call_folded(model, inputs, training=None):
     folds, conv_of_relu = [], {}  # the trios, and the convolutions some of them run
     for trio in residual_folding.applicable_folds(model) if on_jax else []:
         conv = conv_of_block.get(id(trio.block))
-        if conv is not None and not _recomputes_with_its_trio(trio, conv, recompute):
-            continue  # the pair takes the block
+        taken = conv is not None and _pair_takes_the_block(trio, conv, recompute)
+        if taken == "alone":
+            continue
         folds.append(trio)
-        if conv is not None:
+        if taken:
             conv_of_relu[id(trio.relu)] = conv
     fold_of_relu = {id(trio.relu): trio for trio in folds}
     relus = set()
@@ -135,49 +137,50 @@ def call_folded(model, inputs, training=None):
     if not (pairs or relus or folds):
         return None
     deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
+    deferred |= blocks
     folded_blocks = {id(trio.block) for trio in folds}
     ready = {}  # a folded block's or convolution's output, by its id, from the trio's ReLU
 
     def run(operation):
-        if id(operation) in relus:
+        key = id(operation)
+        if key in relus:
             return lambda inputs, **kwargs: _output_relu(operation, inputs)
         if isinstance(operation, Functional) and (relus or folds or folding_pairs(operation)):
             return lambda inputs, **kwargs: graph.run_graph(operation, inputs, run)
         call = operation_fn(operation, training=training)
-        if id(operation) in blocks or id(operation) in deferred:
-            return lambda inputs, **kwargs: graph.Deferred(operation, call, inputs)
-        if id(operation) in fold_of_relu:
-            trio, conv = fold_of_relu[id(operation)], conv_of_relu.get(id(operation))
+        if key in fold_of_relu:
+            trio, conv = fold_of_relu[key], conv_of_relu.get(key)
             return lambda inputs, **kwargs: residual_folding.run_relu(
                 trio, inputs, call, ready, bool(training), conv
             )
-        if id(operation) in folded_blocks:
-            return lambda inputs, **kwargs: (
-                ready.pop(id(operation)) if id(operation) in ready else call(inputs, **kwargs)
-            )
-        if id(operation) in convs:
-            return lambda inputs, **kwargs: (
-                ready.pop(id(operation))
-                if id(operation) in ready
-                else _run_pair(inputs, operation, call, fold, recompute)
-                if isinstance(inputs, graph.Deferred)
-                else call(inputs, **kwargs)
-            )
-        return call
+        if key not in deferred | folded_blocks | convs:
+            return call
+
+        def run_or_defer(inputs, **kwargs):
+            if key in ready:  # run with a trio before it
+                return ready.pop(key)
+            if key in deferred:  # run with the operation that reads it
+                return graph.Deferred(operation, call, inputs)
+            if isinstance(inputs, graph.Deferred):  # a pair's convolution
+                return _run_pair(inputs, operation, call, fold, recompute)
+            return call(inputs, **kwargs)
+
+        return run_or_defer
 
     return graph.run_graph(model, inputs, run)
 
 
-def _recomputes_with_its_trio(trio, conv, recompute):
-    """Whether the pair of `trio`'s block and `conv` recomputes the block (not folded into
-    the Triton product) in a way the trio's kernel can run with it
-    (`dispatch.trio_conv_reason`)."""
+def _pair_takes_the_block(trio, conv, recompute):
+    """`"alone"` where the pair of `trio`'s block and `conv` runs the block without the
+    trio (folded into the Triton product, or recomputing where the trio cannot run `conv`:
+    `dispatch.trio_conv_reason`), `"with the trio"` where it recomputes inside the trio's
+    kernel, `""` where it does neither."""
     shape = trio.input_shape
-    return (
-        recompute
-        and bool(dispatch.fold_reason(trio.block, conv, shape, product="triton"))
-        and not dispatch.trio_conv_reason(trio.block, conv, shape)
-    )
+    if not dispatch.fold_reason(trio.block, conv, shape, product="triton"):
+        return "alone"
+    if not recompute:
+        return ""
+    return "alone" if dispatch.trio_conv_reason(trio.block, conv, shape) else "with the trio"
 
 
 def _output_relu(layer, inputs):

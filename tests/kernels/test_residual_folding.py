@@ -321,7 +321,25 @@ class ResidualFoldingParityTest(TestCase):
         for got, want in zip(folded, reference, strict=True):
             self.assertAllClose(got, want, rtol=1e-5, atol=1e-5)
 
-    def test_folding_into_the_convolution_takes_the_blocks_it_pairs(self):
+    def test_a_pair_folded_into_the_triton_product_takes_its_block_alone(self):
+        # KERAS_STW_FOLD_CONVOLUTIONS=on folds a block and a stride-1 convolution into one
+        # kernel, and the trio runs as layers; a strided convolution does not fold, and
+        # the trio folds instead.
+        shape = SHAPES[0]
+        for strides, want in ((1, {}), (2, {"training": 1})):
+            model = _trio(
+                layers.STWBlock, {}, shape, (True, True), seed=20, filters=16, strides=strides
+            )
+            terms = _terms(shape, seed=21)
+            upstream = _terms(shape, seed=22, channels=16, strides=strides)
+            switch = mock.patch.dict(os.environ, {"KERAS_STW_FOLD_CONVOLUTIONS": "on"})
+            with switch, _kernel_calls() as calls:
+                folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
+            self.assertEqual(calls, want)
+            reference = _outputs_and_gradients(model, terms, upstream, "off", True)
+            _assert_close_to_layers(self, folded, reference)
+
+    def test_the_switch_turns_folding_off_and_names_itself(self):
         model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=6)
         (fold,) = keras_stw.models.residual_folds(model)
         with kernels.fused_kernels("interpret"):
