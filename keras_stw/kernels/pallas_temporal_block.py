@@ -354,7 +354,7 @@ def normalized_residual_block(
     """
     epsilons = tuple(None if norm is None else float(norm[2]) for norm in norms)
     weights = tuple(None if norm is None else tuple(norm[:2]) for norm in norms)
-    sampling = (stride, frame_width)
+    sampling = (frame_width, stride)
     return _normalized_residual_block(
         tuple(terms), weights, scale, taps, bias, kernel, spec, interpret, epsilons, sampling
     )
@@ -386,7 +386,7 @@ def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, 
         terms, jnp.stack(rows), scale, taps, bias, spec, interpret, gates=True
     )
     if kernel is not None:  # `y` itself is dropped here, and written again.
-        y = pointwise.matmul(pointwise.strided(y, sampling[1], sampling[0]), kernel)
+        y = pointwise.matmul(pointwise.strided(y, *sampling), kernel)
     residuals = (saved, terms, weights, tuple(statistics), scale, taps, bias, kernel)
     return (x, y, tuple(statistics)), residuals
 
@@ -394,17 +394,16 @@ def _normalized_fwd(terms, weights, scale, taps, bias, kernel, spec, interpret, 
 def _normalized_bwd(spec, interpret, epsilons, sampling, residuals, cotangents):
     saved, terms, weights, statistics, scale, taps, bias, kernel = residuals
     dx, upstream, _ = cotangents  # The statistics feed only the moving averages.
-    stride, width = sampling
     dy = upstream
     if kernel is not None:
         dy = pointwise.input_gradient(upstream, kernel)
-        dy = pointwise.spread(dy, saved["x"].shape, width, stride)
+        dy = pointwise.spread(dy, saved["x"].shape, *sampling)
     total, weight_grads, y = _sum_gradient(
         saved, dx, dy, scale, taps, bias, spec, interpret, output_again=kernel is not None
     )
     dkernel = None
     if kernel is not None:
-        dkernel = pointwise.kernel_gradient(pointwise.strided(y, width, stride), upstream)
+        dkernel = pointwise.kernel_gradient(pointwise.strided(y, *sampling), upstream)
     pixels = (0, 1, 2)
     dterms, dweights = [], []
     for term, weight, stats, epsilon in zip(terms, weights, statistics, epsilons, strict=True):

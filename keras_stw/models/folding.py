@@ -124,11 +124,10 @@ def call_folded(model, inputs, training=None):
     folds, conv_of_relu = [], {}  # the trios, and the convolutions some of them run
     for trio in residual_folding.applicable_folds(model) if on_jax else []:
         conv = conv_of_block.get(id(trio.block))
-        taken = conv is not None and _pair_takes_the_block(trio, conv, recompute)
-        if taken == "alone":
+        if conv is not None and _pair_takes_the_block(trio, conv, recompute):
             continue
         folds.append(trio)
-        if taken:
+        if conv is not None and recompute:  # the trio's kernel runs the pair's product
             conv_of_relu[id(trio.relu)] = conv
     fold_of_relu = {id(trio.relu): trio for trio in folds}
     relus = set()
@@ -139,6 +138,7 @@ def call_folded(model, inputs, training=None):
     deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
     deferred |= blocks
     folded_blocks = {id(trio.block) for trio in folds}
+    rerouted = deferred | folded_blocks | convs
     ready = {}  # a folded block's or convolution's output, by its id, from the trio's ReLU
 
     def run(operation):
@@ -153,7 +153,7 @@ def call_folded(model, inputs, training=None):
             return lambda inputs, **kwargs: residual_folding.run_relu(
                 trio, inputs, call, ready, bool(training), conv
             )
-        if key not in deferred | folded_blocks | convs:
+        if key not in rerouted:
             return call
 
         def run_or_defer(inputs, **kwargs):
@@ -171,16 +171,14 @@ def call_folded(model, inputs, training=None):
 
 
 def _pair_takes_the_block(trio, conv, recompute):
-    """`"alone"` where the pair of `trio`'s block and `conv` runs the block without the
-    trio (folded into the Triton product, or recomputing where the trio cannot run `conv`:
-    `dispatch.trio_conv_reason`), `"with the trio"` where it recomputes inside the trio's
-    kernel, `""` where it does neither."""
+    """Whether the pair of `trio`'s block and `conv` runs the block without the trio:
+    folded into the Triton product, or recomputing where the trio cannot run `conv` too
+    (`dispatch.trio_conv_reason`). Otherwise a recomputing pair runs inside the trio's
+    kernel."""
     shape = trio.input_shape
     if not dispatch.fold_reason(trio.block, conv, shape, product="triton"):
-        return "alone"
-    if not recompute:
-        return ""
-    return "alone" if dispatch.trio_conv_reason(trio.block, conv, shape) else "with the trio"
+        return True
+    return recompute and bool(dispatch.trio_conv_reason(trio.block, conv, shape))
 
 
 def _output_relu(layer, inputs):
