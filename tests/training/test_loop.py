@@ -107,6 +107,28 @@ def test_clips_per_second_is_logged_for_every_epoch(tmp_path):
     assert np.isnan(short.history["clips_per_second"][0])
 
 
+def _rate_of_calls(steps, warmup_steps):
+    """The rate `ClipsPerSecond` logs when its step ends are called in `steps`' order,
+    as Keras's threads may call them (each later call reads a later clock)."""
+    rate = training.ClipsPerSecond(4, warmup_steps=warmup_steps)
+    rate.set_params({"steps": max(steps)})
+    rate.on_epoch_begin(0)
+    for step in steps:
+        rate.on_train_batch_end(step - 1, {})
+    logs = {}
+    rate.on_epoch_end(0, logs)
+    return logs["clips_per_second"]
+
+
+def test_clips_per_second_stays_positive_when_step_ends_come_out_of_order():
+    # The warm-up step's call last: its clock read is after the last step's.
+    assert _rate_of_calls([1, 3, 4, 5, 2], warmup_steps=2) > 0
+    assert _rate_of_calls([1, 2, 5, 4, 3], warmup_steps=2) > 0
+    # No warm-up: timed from the epoch's start.
+    assert _rate_of_calls([2, 1], warmup_steps=0) > 0
+    assert np.isnan(_rate_of_calls([2, 1], warmup_steps=2))
+
+
 def test_backup_and_rate_leave_keras_free_to_run_steps_ahead(tmp_path):
     """Steps wait for one another only where Keras itself runs callbacks in line."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
