@@ -28,12 +28,36 @@ def matmul(y, kernel):
 
 
 def input_gradient(upstream, kernel):
-    """`matmul`'s gradient for `y`, from the gradient of its output."""
+    """`matmul`'s gradient for `y`, from the gradient of its output.
+
+    Args:
+        upstream: array `(clips, num_frames, pixels, outputs)`, the output's gradient.
+        kernel: array `(channels, outputs)`.
+
+    Returns:
+        An array `(clips, num_frames, pixels, channels)`.
+
+    Example:
+    >>> input_gradient(jnp.ones((1, 2, 3, 5)), jnp.ones((4, 5))).shape
+    (1, 2, 3, 4)
+    """
     return jnp.einsum("ntpf,cf->ntpc", upstream, kernel)
 
 
 def kernel_gradient(y, upstream):
-    """`matmul`'s gradient for `kernel`, from `y` and the gradient of its output."""
+    """`matmul`'s gradient for `kernel`, from `y` and the gradient of its output.
+
+    Args:
+        y: array `(clips, num_frames, pixels, channels)`, `matmul`'s input.
+        upstream: array `(clips, num_frames, pixels, outputs)`, the output's gradient.
+
+    Returns:
+        An array `(channels, outputs)`: the products summed over every pixel.
+
+    Example:
+    >>> kernel_gradient(jnp.ones((1, 2, 3, 4)), jnp.ones((1, 2, 3, 5)))[0, 0]
+    Array(6., dtype=float32)
+    """
     return jnp.einsum("ntpc,ntpf->cf", y, upstream)
 
 
@@ -62,8 +86,22 @@ def strided(y, width, stride):
 
 
 def spread(gradient, shape, width, stride):
-    """`strided`'s transpose: `gradient` at the pixels `strided` picks, zeros elsewhere,
-    as an array of `shape` (the shape of `strided`'s input)."""
+    """`strided`'s transpose: `gradient` at the pixels `strided` picks, zeros elsewhere.
+
+    Args:
+        gradient: array `(clips, num_frames, strided pixels, channels)`, the gradient of
+            `strided`'s output.
+        shape: tuple. The shape of `strided`'s input.
+        width: int. The frames' width.
+        stride: int. The convolution's stride along both sides.
+
+    Returns:
+        An array of `shape`.
+
+    Example:
+    >>> spread(jnp.ones((1, 2, 9, 4)), (1, 2, 25, 4), 5, 2)[0, 0, :5, 0]
+    Array([1., 0., 1., 0., 1.], dtype=float32)
+    """
     if stride == 1:
         return gradient
     clips, num_frames, pixels, channels = shape
