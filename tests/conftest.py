@@ -9,6 +9,9 @@ import pytest
 import keras_stw
 from keras_stw import data
 
+# A fused-kernel test whose worker crashed runs once more (see the module).
+pytest_plugins = ("tests.worker_crashes",)
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # In the repository, so that a clone tests on its own; KERAS_STW_TESTDATA points elsewhere.
 REAL_MEDIA = pathlib.Path(
