@@ -182,26 +182,15 @@ def kernels_used(model, clip_shape):
     if path == "fused":
         not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
         used = f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
-    if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
+    recompute = os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on"
+    if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
-    folds = [
-        fold
-        for fold in keras_stw.models.residual_folds(model)
-        if not keras_stw.kernels.residual_fold_reason(fold.block, fold.input_shape)
-    ]
-    used += f", {len(folds)} residual sums folded"
-    if os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on":
-        conv_of_block = {id(block): conv for block, conv in pairs}
-        with_conv = [
-            fold
-            for fold in folds
-            if id(fold.block) in conv_of_block
-            and not keras_stw.kernels.trio_conv_reason(
-                fold.block, conv_of_block[id(fold.block)], fold.input_shape
-            )
-        ]
-        used += f" ({len(with_conv)} with their convolution when training)"
+    trios = keras_stw.models.folded_trios(model, recompute)
+    used += f", {len(trios)} residual sums folded"
+    if recompute:
+        with_conv = sum(trio_conv is not None for _, trio_conv in trios)
+        used += f" ({with_conv} with their convolution when training)"
     return used
 
 

@@ -1,7 +1,12 @@
 """The keras-stw model zoo: the registry, `VideoResNet` and the registered models."""
 
 from keras_stw.models.backbones import BACKBONES, build_resnet_backbone
-from keras_stw.models.folding import call_folded, folding_pairs, residual_relus
+from keras_stw.models.folding import (
+    call_folded,
+    folded_trios,
+    folding_pairs,
+    residual_relus,
+)
 from keras_stw.models.preset import from_preset, save_to_preset
 from keras_stw.models.registry import (
     ModelInfo,
@@ -38,6 +43,7 @@ __all__ = [
     "build_resnet_backbone",
     "create_model",
     "call_folded",
+    "folded_trios",
     "folding_pairs",
     "from_preset",
     "list_models",

@@ -119,16 +119,10 @@ def call_folded(model, inputs, training=None):
     recompute = bool(training) and dispatch.recompute_enabled()
     pairs = folding_pairs(model) if fold or recompute else []
     blocks = {id(block) for block, _ in pairs}
-    conv_of_block = {id(block): conv for block, conv in pairs}
-    convs = set(map(id, conv_of_block.values()))
-    folds, conv_of_relu = [], {}  # the trios, and the convolutions some of them run
-    for trio in residual_folding.applicable_folds(model) if on_jax else []:
-        conv = conv_of_block.get(id(trio.block))
-        if conv is not None and _pair_takes_the_block(trio, conv, recompute):
-            continue
-        folds.append(trio)
-        if conv is not None and recompute:  # the trio's kernel runs the pair's product
-            conv_of_relu[id(trio.relu)] = conv
+    convs = {id(conv) for _, conv in pairs}
+    trios = folded_trios(model, recompute) if on_jax else []
+    folds = [trio for trio, _ in trios]
+    conv_of_relu = {id(trio.relu): conv for trio, conv in trios if conv is not None}
     fold_of_relu = {id(trio.relu): trio for trio in folds}
     relus = set()
     if on_jax and training:
@@ -168,6 +162,40 @@ def call_folded(model, inputs, training=None):
         return run_or_defer
 
     return graph.run_graph(model, inputs, run)
+
+
+def folded_trios(model, recompute=False):
+    """The residual sums of `model` that `call_folded` runs as one kernel with their ReLU
+    and the temporal block that reads them, under JAX, each with the convolution that
+    the kernel's gradient runs as well when recomputing.
+
+    A trio is left out where its block's pair takes the block alone (folded into the
+    Triton product, or recomputing where the trio cannot run the convolution too:
+    `keras_stw.kernels.trio_conv_reason`).
+
+    Args:
+        model: a functional `keras.Model`, built.
+        recompute: bool. Whether the model trains with `KERAS_STW_RECOMPUTE_BLOCKS=on`.
+            Defaults to `False`.
+
+    Returns:
+        A list of `(ResidualFold, conv)` in graph order; `conv` is the `Conv2D` the
+        trio's kernel runs, or `None`.
+
+    Example:
+    >>> model = keras_stw.models.STWResNet50(num_frames=8)  # under JAX, on a GPU
+    >>> trio, conv = keras_stw.models.folded_trios(model, recompute=True)[0]
+    >>> trio.block.name, conv.name
+    ('stage2_block2_temporal', 'v2_stack_0_block2_1_conv')
+    """
+    conv_of_block = {id(block): conv for block, conv in folding_pairs(model)}
+    trios = []
+    for trio in residual_folding.applicable_folds(model):
+        conv = conv_of_block.get(id(trio.block))
+        if conv is not None and _pair_takes_the_block(trio, conv, recompute):
+            continue
+        trios.append((trio, conv if recompute else None))
+    return trios
 
 
 def _pair_takes_the_block(trio, conv, recompute):

@@ -289,6 +289,11 @@ class ResidualFoldingParityTest(TestCase):
             self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
             step = training_step("off")
             self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
+        # What the calls ran, as `folded_trios` plans it for a recomputing step.
+        with kernels.fused_kernels("interpret"), _residual_folding("on"), _recompute("on"):
+            trios = keras_stw.models.folded_trios(model, recompute=True)
+        self.assertLen(trios, 7)
+        self.assertTrue(all(isinstance(conv, keras.layers.Conv2D) for _, conv in trios))
         for got, want in zip(folded, scores_and_saliency("off"), strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
         # The training steps against the same step with the blocks' own kernels: at this
@@ -336,6 +341,8 @@ class ResidualFoldingParityTest(TestCase):
             with switch, _kernel_calls() as calls:
                 folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
             self.assertEqual(calls, want)
+            with switch, kernels.fused_kernels("interpret"):
+                self.assertLen(keras_stw.models.folded_trios(model), len(want))
             reference = _outputs_and_gradients(model, terms, upstream, "off", True)
             _assert_close_to_layers(self, folded, reference)
 
