@@ -182,7 +182,7 @@ def kernels_used(model, clip_shape):
     if path == "fused":
         not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
         used = f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
-    recompute = os.environ.get("KERAS_STW_RECOMPUTE_BLOCKS") == "on"
+    recompute = keras_stw.kernels.dispatch.recompute_enabled()
     if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
