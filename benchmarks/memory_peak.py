@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--precision", default="mixed_bfloat16")
     parser.add_argument("--backbone", default="keras")
-    flags = ("kernels", "fold", "recompute", "fold-residuals", "fold-inference")
+    flags = ("kernels", "fold", "recompute", "fold-residuals")
     for flag, default in zip(flags, speed.DEFAULT_SETTINGS, strict=True):
         parser.add_argument(f"--{flag}", nargs="+", default=[default], help="as speed.py's")
     parser.add_argument("--rows", type=int, default=25, help="kinds of layer to list")

@@ -11,14 +11,9 @@ float32. With `--recompute` (training), the bottleneck's first 1x1 convolution (
 of the channels) reads the temporal block (TSN: `x`), and both STW and TSM run with
 `KERAS_STW_RECOMPUTE_BLOCKS=on`: layer by layer, XLA's fusion and then the recomputing
 pair of the block's kernel and XLA's product; folded, one kernel that also runs the
-product and writes the block's output again in its backward pass. With `--conv` (at
-inference) the same convolution reads the block, and folded, the trio's kernel writes
-`x` and the gates and the convolution's Triton product builds the block's output as it
-reads `x` (`KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS`, which `--fold-inference off` turns
-off, so that the folded trio writes `y` and XLA's convolution reads it):
+product and writes the block's output again in its backward pass:
 
     KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py [--training [--recompute]]
-    KERAS_BACKEND=jax python benchmarks/residual_fold_speed.py --conv [--fold-inference off]
 
 JAX only (the kernels are JAX's). TSM's shift takes its kernel here (mode `"on"`).
 """
@@ -44,21 +39,9 @@ def parse_args():
         action="store_true",
         help="with --training: a 1x1 convolution reads the block, and the block is recomputed",
     )
-    parser.add_argument(
-        "--conv",
-        action="store_true",
-        help="at inference: a 1x1 convolution reads the block (TSN: the residual block's output)",
-    )
-    parser.add_argument(
-        "--fold-inference",
-        default="on",
-        help="with --conv: KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS for the folded trio",
-    )
     args = parser.parse_args()
     if args.recompute and not args.training:
         parser.error("--recompute times training: add --training")
-    if args.conv and args.training:
-        parser.error("--conv times inference; for training, --recompute runs the convolution")
     return args
 
 
@@ -80,14 +63,12 @@ def residual_end(keras, shape, block, dtype, seed, filters=None):
     return model
 
 
-def compiled(model, terms, mode, fold, training=False, recompute="off", fold_inference="off"):
+def compiled(model, terms, mode, fold, training=False, recompute="off"):
     """The model's call on `terms` (inference; or, `training`, a training call with its
     gradients for the terms and every variable, of the outputs' sum), jitted with its
-    variables as arguments, in kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold`,
-    `KERAS_STW_RECOMPUTE_BLOCKS=recompute` and
-    `KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=fold_inference` (read when it is traced, here);
-    exits if `fold` is `"on"` and the residual sum does not fold (with its convolution
-    where asked to)."""
+    variables as arguments, in kernel `mode` with `KERAS_STW_FOLD_RESIDUALS=fold` and
+    `KERAS_STW_RECOMPUTE_BLOCKS=recompute` (read when it is traced, here); exits if `fold`
+    is `"on"` and the residual sum does not fold."""
     import jax
     import keras
 
@@ -113,17 +94,13 @@ def compiled(model, terms, mode, fold, training=False, recompute="off", fold_inf
     values = [v.value for v in variables]
     os.environ["KERAS_STW_FOLD_RESIDUALS"] = fold
     os.environ["KERAS_STW_RECOMPUTE_BLOCKS"] = recompute
-    os.environ["KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS"] = fold_inference
     with keras_stw.kernels.fused_kernels(mode):
         if fold == "on":
             (trio,) = keras_stw.models.residual_folds(model)
             reason = keras_stw.kernels.residual_fold_reason(trio.block, trio.input_shape)
-            with_conv = recompute == "on" or (fold_inference == "on" and not training)
-            if with_conv and keras_stw.models.folding_pairs(model) and not reason:
+            if recompute == "on" and not reason:
                 ((block, conv),) = keras_stw.models.folding_pairs(model)
-                why = keras_stw.kernels.trio_conv_reason if training else None
-                why = why or keras_stw.kernels.inference_conv_reason
-                reason = why(block, conv, trio.input_shape)
+                reason = keras_stw.kernels.trio_conv_reason(block, conv, trio.input_shape)
             if reason:
                 raise SystemExit(f"The residual sum does not fold: {reason}")
         function = jax.jit(run).lower(values, terms).compile()
@@ -140,11 +117,8 @@ def main():
 
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
     print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
-    if args.recompute or args.conv:
-        print(
-            "a 1x1 convolution to a quarter of the channels reads each block"
-            + (", recomputed" if args.recompute else f"; fold inference {args.fold_inference}")
-        )
+    if args.recompute:
+        print("a 1x1 convolution to a quarter of the channels reads each block, recomputed")
     print(
         ("training call + gradients" if args.training else "inference")
         + ", times in ms; errors: max |a - b| / max |b| of the outputs (x, y)"
@@ -165,7 +139,7 @@ def main():
         terms = [jnp.asarray(rng.standard_normal(shape), compute) for _ in range(2)]
         ms_copy = time_fn(copy, terms[1], steps=args.steps)
         cells = [f"{ms_copy:.3f}"]
-        filters = channels // 4 if args.recompute or args.conv else None
+        filters = channels // 4 if args.recompute else None
         recompute = "on" if args.recompute else "off"
         tsn = residual_end(keras, shape, None, args.dtype, seed=1, filters=filters)
         tsn_call = compiled(tsn, terms, "off", "off", args.training)
@@ -180,9 +154,9 @@ def main():
                 )
                 for dtype in (args.dtype, "float32")
             )
-            settings = (args.training, recompute, args.fold_inference if args.conv else "off")
             layers_call, folded_call = (
-                compiled(model, terms, args.fused_mode, fold, *settings) for fold in ("off", "on")
+                compiled(model, terms, args.fused_mode, fold, args.training, recompute)
+                for fold in ("off", "on")
             )
             times = [time_fn(call, terms, steps=args.steps) for call in (layers_call, folded_call)]
             cells += [f"{times[0]:.3f}", f"{times[1]:.3f}", f"{times[1] / times[0]:.3f}"]

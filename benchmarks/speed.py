@@ -16,10 +16,8 @@ of `benchmarks/naive_stw.py`). `--kernels auto off` times each temporal model wi
 kernels (`keras_stw.kernels`, JAX on a GPU) and with its `keras.ops` code, in one call;
 `--fold on off` and `--recompute off on` time it with its blocks folded into their
 convolutions or recomputed in the backward pass (`keras_stw.models.folding`), and without;
-`--fold-residuals on off` with its residual sums and temporal blocks run as one kernel
-(`keras_stw.models.residual_folding`, on by default), and without; `--fold-inference on
-off` with those kernels also running the convolution that reads the block at inference
-(`keras_stw.kernels.inference_conv_reason`, off by default), and without.
+`--fold-residuals on off` with its residual sums and temporal blocks run as one kernel at
+inference (`keras_stw.models.residual_folding`, on by default), and without.
 `--repeats 3` times every model three times in interleaved rounds (each ratio to its
 round's TSN) and adds each model's median and range: a single process's rate can move
 by 5% to 10% between runs on the same GPU (`results/backward_tiles_h100/`).
@@ -76,12 +74,6 @@ def parse_args(argv=None):
         nargs="+",
         default=["on"],
         help="KERAS_STW_FOLD_RESIDUALS settings to time the temporal models in, e.g. on off",
-    )
-    parser.add_argument(
-        "--fold-inference",
-        nargs="+",
-        default=["off"],
-        help="KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS settings to time the temporal models in",
     )
     parser.add_argument(
         "--repeats",
@@ -194,13 +186,12 @@ def kernels_used(model, clip_shape):
     if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
-    trios = keras_stw.models.folded_trios(model, training=True)
+    trios = keras_stw.models.folded_trios(model, recompute)
     used += f", {len(trios)} residual sums folded"
     if recompute:
         with_conv = sum(trio_conv is not None for _, trio_conv in trios)
         used += f" ({with_conv} with their convolution when training)"
-    at_inference = sum(conv is not None for _, conv in keras_stw.models.folded_trios(model))
-    return used + f", {at_inference} with their convolution at inference"
+    return used
 
 
 def compiled_model(name, args, jit_compile=True):
@@ -327,18 +318,17 @@ def check_naive_block_matches(args):
 
 
 def temporal_settings(name, args):
-    """The `(kernels, fold, recompute, fold_residuals, fold_inference)` settings `name` is
-    timed in: one
+    """The `(kernels, fold, recompute, fold_residuals)` settings `name` is timed in: one
     for the models without temporal blocks, every combination of the flags for the
     others."""
     if name in ("tsn", "stw_naive"):
         return [DEFAULT_SETTINGS]
-    flags = (args.kernels, args.fold, args.recompute, args.fold_residuals, args.fold_inference)
+    flags = (args.kernels, args.fold, args.recompute, args.fold_residuals)
     settings = []
-    for kernels, fold, recompute, residuals, inference in itertools.product(*flags):
+    for kernels, fold, recompute, residuals in itertools.product(*flags):
         if kernels == "off":  # nothing folds without the kernels
-            fold = residuals = inference = "off"
-        settings.append((kernels, fold, recompute, residuals, inference))
+            fold = residuals = "off"
+        settings.append((kernels, fold, recompute, residuals))
     return list(dict.fromkeys(settings))
 
 
@@ -348,9 +338,8 @@ SETTING_VARIABLES = (
     "KERAS_STW_FOLD_CONVOLUTIONS",
     "KERAS_STW_RECOMPUTE_BLOCKS",
     "KERAS_STW_FOLD_RESIDUALS",
-    "KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS",
 )
-DEFAULT_SETTINGS = ("auto", "off", "off", "on", "off")
+DEFAULT_SETTINGS = ("auto", "off", "off", "on")
 
 
 def run_worker(worker, backbone, args, settings=DEFAULT_SETTINGS):
@@ -365,10 +354,10 @@ def run_worker(worker, backbone, args, settings=DEFAULT_SETTINGS):
     started = time.perf_counter()
     rows = run_json_worker(argv, settings)
     elapsed = time.perf_counter() - started
-    kernels, fold, recompute, residuals, inference = settings
+    kernels, fold, recompute, residuals = settings
     print(
         f"# {worker} ({backbone}, kernels {kernels}, fold {fold}, recompute {recompute}, "
-        f"fold residuals {residuals}, fold inference {inference}): {elapsed:.0f} s: {rows}",
+        f"fold residuals {residuals}): {elapsed:.0f} s: {rows}",
         file=sys.stderr,
         flush=True,
     )

@@ -19,7 +19,6 @@ _MODE_VARIABLE = "KERAS_STW_FUSED_KERNELS"
 _FOLD_VARIABLE = "KERAS_STW_FOLD_CONVOLUTIONS"
 _RECOMPUTE_VARIABLE = "KERAS_STW_RECOMPUTE_BLOCKS"
 _RESIDUAL_VARIABLE = "KERAS_STW_FOLD_RESIDUALS"
-_INFERENCE_FOLD_VARIABLE = "KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS"
 # Under "auto", folding covers what the whole network was measured with on an H100
 # (benchmarks/results/fused_conv_h100/): ResNet-50's stages 2 and 3, up to 128 outputs.
 # Per block, forward, the folded kernel took 0.89x the block's kernel and cuDNN's
@@ -250,7 +249,7 @@ def _whole_kernel_reason(layer, input_shape, dtype, mode):
     return _unsupported_reason(spec, input_shape, dtype or layer.compute_dtype, mode)
 
 
-def residual_block(terms, affines, layer, conv=None):
+def residual_block(terms, affines, layer):
     """`relu(sum)` and `layer(relu(sum))` of a residual sum of two terms, as one kernel.
 
     Args:
@@ -259,25 +258,17 @@ def residual_block(terms, affines, layer, conv=None):
         affines: a `(scale, shift)` pair of `(C,)` arrays for each term (its batch
             normalization at inference), or `None` for a term added as it is.
         layer: the temporal layer that reads the residual block's output.
-        conv: the `keras.layers.Conv2D` that alone reads the layer's output, to run it
-            too with the layer's output built where the product reads it
-            (`inference_conv_reason`), or `None`.
 
     Returns:
-        `(outputs, layer_outputs)`, each like `terms[0]` (with `conv`, the convolution's
-        output in place of the layer's), or `None` where the trio cannot be folded
-        (`residual_fold_reason`) or `conv` cannot run with it (`inference_conv_reason`).
+        `(outputs, layer_outputs)`, each like `terms[0]`, or `None` where the trio cannot
+        be folded (`residual_fold_reason`).
     """
-    first = terms[0]
-    if conv is not None and inference_conv_reason(layer, conv, first.shape, first.dtype):
-        return None
     rows = []
     for affine in affines:
-        channels = first.shape[-1]
+        channels = terms[0].shape[-1]
         scale, shift = (ops.ones((channels,)), ops.zeros((channels,))) if affine is None else affine
         rows += [ops.cast(scale, "float32"), ops.cast(shift, "float32")]
-    name = "residual_block" if conv is None else "residual_block_conv"
-    outputs = _run_residual_kernel(name, terms, layer, ops.stack(rows), conv)
+    outputs = _run_residual_kernel("residual_block", terms, layer, ops.stack(rows))
     return outputs and outputs[:2]
 
 
@@ -314,20 +305,21 @@ def _run_residual_kernel(name, terms, layer, normalization, conv=None):
     first = terms[0]
     if residual_fold_reason(layer, first.shape, first.dtype):
         return None
-    from keras_stw.kernels import pallas_block_conv, pallas_temporal_block
+    from keras_stw.kernels import pallas_temporal_block
 
     channels = first.shape[-1]
     spec = layer.fused_spec(channels)
     product, read_shape = {}, first.shape
     if conv is not None:
-        product = {"kernel": _pointwise_kernel(conv, first.dtype)}
         stride = conv.strides[0]
-        if name == "normalized_residual_block":
-            product.update(stride=stride, frame_width=first.shape[2])
+        product = {
+            "kernel": _pointwise_kernel(conv, first.dtype),
+            "stride": stride,
+            "frame_width": first.shape[2],
+        }
         sides = [-(-side // stride) for side in first.shape[1:3]]
         read_shape = (first.shape[0], *sides, conv.filters)
-    module = pallas_block_conv if name == "residual_block_conv" else pallas_temporal_block
-    x, y, *rest = getattr(module, name)(
+    x, y, *rest = getattr(pallas_temporal_block, name)(
         [_clips(ops.cast(term, first.dtype), spec) for term in terms],
         normalization,
         *_layer_weights(layer, channels),
@@ -405,49 +397,6 @@ def trio_conv_reason(layer, conv, input_shape, dtype=None):
     'recomputing is off (the default; KERAS_STW_RECOMPUTE_BLOCKS=on recomputes)'
     """
     return _pair_reason(layer, conv, input_shape, dtype, "xla", strided=True)
-
-
-def inference_conv_reason(layer, conv, input_shape, dtype=None):
-    """Why a residual trio whose temporal `layer` folds (`residual_fold_reason`) cannot
-    also run `conv`, which reads the layer, at inference.
-
-    Such a trio's kernel writes the residual block's output `x` and the gate's value per
-    pixel and frame, not the layer's output; the convolution's Triton product builds the
-    layer's output from them chunk by chunk as it multiplies
-    (`keras_stw.kernels.pallas_block_conv.residual_block_conv`), so the layer's output
-    never goes to memory. It is off by default (not yet timed on a GPU);
-    `KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=on` runs it for a convolution that the Triton
-    product of `fold_reason` takes (under the kernels' `"auto"` mode, for at most
-    `AUTO_FOLD_MAX_OUTPUTS` output channels, as there).
-
-    Args:
-        layer: a temporal layer of `keras_stw.layers`.
-        conv: the layer that reads the temporal layer's output.
-        input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
-        dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
-
-    Returns:
-        `""` where the trio runs `conv` too at inference, else the reason.
-
-    Example:
-    >>> block = keras_stw.layers.STWBlock(num_frames=8)
-    >>> block.build((16, 56, 56, 256))
-    >>> conv = keras.layers.Conv2D(64, 1)
-    >>> why = keras_stw.kernels.inference_conv_reason(block, conv, (16, 56, 56, 256))
-    >>> "KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=on" in why
-    True
-    """
-    mode = get_fused_kernels()
-    if mode == "off":
-        return "the fused kernels are switched off (mode 'off')"
-    if not _switch(_INFERENCE_FOLD_VARIABLE):
-        return (
-            "folding convolutions at inference is off "
-            f"(the default; {_INFERENCE_FOLD_VARIABLE}=on folds)"
-        )
-    reason = _whole_kernel_reason(layer, input_shape, dtype, mode)
-    channels = input_shape[-1]
-    return reason or _conv_reason(conv, layer.fused_spec(channels), channels, mode, "triton")
 
 
 def _pair_reason(layer, conv, input_shape, dtype, product, strided=False):

@@ -23,11 +23,6 @@ of a second forward pass (a read of `x` and a write of `y`), and it cannot run b
 upstream gradient exists, so XLA neither merges it with the forward pass nor runs it
 early.
 
-`residual_block_conv` (at inference) runs the same product after a residual trio's
-kernel (`pallas_temporal_block.residual_gates`), which has already reduced the gate's
-taps while making `x`: it writes the gate's value per pixel and frame instead of `y`, and
-the product reads those values where it would reduce the taps.
-
 What is computed is `TemporalBlockSpec`'s block followed by a matrix product; the tests
 compare it with the layers' `keras.ops` code and `keras.ops.conv` through Pallas's
 interpreter on the CPU, forward and every gradient.
@@ -143,76 +138,11 @@ def _block_conv_bwd(spec, interpret, product, residuals, upstream):
 _block_conv.defvjp(_block_conv_fwd, _block_conv_bwd)
 
 
-def residual_block_conv(terms, affine, scale, taps, bias, spec, interpret=False, *, kernel):
-    """`pallas_temporal_block.residual_block` and the 1x1 convolution that reads its `y`,
-    without writing `y`: `(x, y @ kernel)`.
-
-    The residual kernel reads the sum's two terms and writes `x` and the gate's value at
-    every pixel and frame (`pallas_temporal_block.residual_gates`); then the product's
-    kernel builds `y` chunk by chunk from `x` and those values as it multiplies, so that
-    it reads `x` where the convolution alone would read `y`. The gradient is that of the
-    unfused pair (`residual_block`'s kernels and XLA's product), which recomputes `y`.
-
-    Args:
-        terms, affine: as `pallas_temporal_block.residual_block` takes them.
-        scale, taps, bias: the block's weights, as `block_conv` takes them.
-        spec: `TemporalBlockSpec`.
-        interpret: bool. Run through Pallas's interpreter (any device; for tests).
-        kernel: array `(channels, outputs)` like the terms' dtype: the convolution's.
-
-    Returns:
-        `(x, z)`: `x` like `terms[0]`, `z` `(clips, num_frames, pixels, outputs)`.
-
-    Example:
-    >>> spec = keras_stw.STWBlock(8).fused_spec(64)
-    >>> weights = (jnp.ones(64), jnp.zeros((3, 64)), jnp.zeros(()))
-    >>> terms = jnp.ones((2, 8, 49, 64)), -jnp.ones((2, 8, 49, 64))
-    >>> affine = jnp.array([[2.0], [0.0], [1.0], [0.5]]) * jnp.ones((4, 64))
-    >>> kernel = jnp.ones((64, 16))
-    >>> x, z = residual_block_conv(terms, affine, *weights, spec, True, kernel=kernel)
-    >>> float(x[0, 1, 0, 0]), float(z[0, 1, 0, 0])  # 64 * 1.5 (y = x + x / 2)
-    (1.5, 144.0)
-    """
-    return _residual_block_conv(tuple(terms), affine, scale, taps, bias, kernel, spec, interpret)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(6, 7))
-def _residual_block_conv(terms, affine, scale, taps, bias, kernel, spec, interpret):
-    x, gates = pallas_temporal_block.residual_gates(
-        terms, affine, scale, taps, bias, spec, interpret
-    )
-    params = pallas_temporal_block.pack_weights(scale, taps, bias)
-    call = _compiled(
-        x.shape, jnp.dtype(x.dtype), kernel.shape[1], spec, interpret, conv_tiling(), spec.gate
-    )
-    return x, call(x, params, kernel, *([gates] if spec.gate else []))
-
-
-def _residual_block_conv_fwd(terms, affine, scale, taps, bias, kernel, spec, interpret):
-    outputs = _residual_block_conv(terms, affine, scale, taps, bias, kernel, spec, interpret)
-    return outputs, (terms, affine, scale, taps, bias, kernel)
-
-
-def _residual_block_conv_bwd(spec, interpret, inputs, cotangents):
-    def unfused(terms, affine, scale, taps, bias, kernel):
-        x, y = pallas_temporal_block.residual_block(
-            terms, affine, scale, taps, bias, spec, interpret
-        )
-        return x, pointwise.matmul(y, kernel)
-
-    return jax.vjp(unfused, *inputs)[1](cotangents)
-
-
-_residual_block_conv.defvjp(_residual_block_conv_fwd, _residual_block_conv_bwd)
-
-
 @functools.cache
-def _compiled(shape, dtype, outputs, spec, interpret, tiling, given_gates=False):
+def _compiled(shape, dtype, outputs, spec, interpret, tiling):
     """One jitted `pallas_call` per configuration (eager calls reuse its kernel).
 
-    `tiling` is `conv_tiling()`: `(pixels, chunk, outputs, warps)`. With `given_gates`,
-    the call takes the gate's values `(clips, num_frames, pixels, 1)` float32 last
-    instead of reducing the taps."""
+    `tiling` is `conv_tiling()`: `(pixels, chunk, outputs, warps)`."""
     clips, num_frames, num_pixels, channels = shape
     pixels, _, out_tile, warps = tiling
     pixels = max(MIN_DOT_SIDE, min(pixels, 1 << max(0, (num_pixels - 1).bit_length())))
@@ -239,9 +169,7 @@ def _compiled(shape, dtype, outputs, spec, interpret, tiling, given_gates=False)
                 pl.BlockSpec(frames_block, lambda n, p, f: (n, 0, p, 0)),
                 pl.BlockSpec((pallas_temporal_block.GRAD_ROWS, channels), lambda n, p, f: (0, 0)),
                 pl.BlockSpec((channels, out_tile), lambda n, p, f: (0, f)),
-            ]
-            + [pl.BlockSpec((None, num_frames, pixels, 1), lambda n, p, f: (n, 0, p, 0))]
-            * given_gates,
+            ],
             out_specs=pl.BlockSpec(
                 (None, num_frames, pixels, out_tile), lambda n, p, f: (n, 0, p, f)
             ),
@@ -251,18 +179,15 @@ def _compiled(shape, dtype, outputs, spec, interpret, tiling, given_gates=False)
     )
 
 
-def _kernel(x_ref, params_ref, w_ref, *refs, spec, pixels, num_pixels, chunk):
-    """Writes `z`, the last of `refs`; a `refs` of two starts with the gate's values."""
-    *gates_ref, z_ref = refs
+def _kernel(x_ref, params_ref, w_ref, z_ref, *, spec, pixels, num_pixels, chunk):
     channels, out_tile = w_ref.shape
     start = pl.program_id(1) * pixels
-    load_mask = store_mask = gate_mask = None
+    load_mask = store_mask = None
     if num_pixels % pixels:
         rows = jax.lax.broadcasted_iota(jnp.int32, (pixels, chunk), 0)
         load_mask = rows + start < num_pixels
         rows = jax.lax.broadcasted_iota(jnp.int32, (pixels, out_tile), 0)
         store_mask = rows + start < num_pixels
-        gate_mask = jax.lax.broadcasted_iota(jnp.int32, (pixels, 1), 0) + start < num_pixels
 
     def neighbour(t):
         """The frame standing in for `t`, or `None` for zeros outside the clip."""
@@ -307,17 +232,9 @@ def _kernel(x_ref, params_ref, w_ref, *refs, spec, pixels, num_pixels, chunk):
             products[index] = tap_products(index)
         return products[index][which]
 
-    def given_gate(t):
-        if gate_mask is None:
-            return gates_ref[0][t]
-        view = gates_ref[0].at[jnp.int32(t)]
-        return pallas_temporal_block.pallas_triton.load(view, mask=gate_mask, other=0.0)
-
     for t in range(spec.num_frames):
         gate = None
-        if spec.gate and gates_ref:
-            gate = given_gate(t)
-        elif spec.gate:
+        if spec.gate:
             logits = product(t - 1, 0) + product(t, 1) + product(t + 1, 2) + params_ref[4, 0]
             gate = jax.nn.sigmoid(-logits)
         total = jnp.zeros((pixels, out_tile), jnp.float32)

@@ -281,31 +281,6 @@ def _residual_forward(terms, affine, scale, taps, bias, spec, interpret, gates):
     return x, y, {"x": x, "gates": gate_values[0]} if gate_values else {"x": x}
 
 
-def residual_gates(terms, affine, scale, taps, bias, spec, interpret=False):
-    """`residual_block`'s `x` and the gate's values at every pixel and frame, without `y`.
-
-    For a caller that builds `y` itself where it reads it (`pallas_block_conv`'s
-    `residual_block_conv`): the kernel reads the two terms and writes `x` and, for a
-    block with a gate, one float32 per pixel and frame. It has no gradient of its own.
-
-    Args:
-        terms, affine: as `residual_block` takes them.
-        scale, taps, bias: the block's weights, as `temporal_block` takes them.
-        spec: `TemporalBlockSpec`.
-        interpret: bool. Run through Pallas's interpreter (any device; for tests).
-
-    Returns:
-        `(x, gates)`: `x` like `terms[0]`, and `gates` `(clips, num_frames, pixels, 1)`
-        float32, or `None` for a block without a gate.
-    """
-    arrays = {"term0": terms[0], "term1": terms[1], "affine": affine.astype(jnp.float32)}
-    outputs = ("x", "gates") if spec.gate else ("x",)
-    x, *gates = _launch(
-        _forward_kernel, arrays, outputs, pack_weights(scale, taps, bias), spec, interpret
-    )
-    return x, gates[0] if gates else None
-
-
 def _sum_gradient(saved, dx, dy, scale, taps, bias, spec, interpret, output_again=False):
     """The float32 gradient of the residual sum (before its ReLU), the block's weight
     gradients and, with `output_again`, the block's output, from one pass of the backward
@@ -624,7 +599,7 @@ def _weights(params_ref):
 
 
 def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
-    """Writes `y` if `refs` has `"y"`, and the gate's values if it has `"gates"`.
+    """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass).
 
     With `"term0"` and `"term1"` in `refs` (`residual_block`), each frame of `x` is
     first made from them and written, as the block reads it."""
@@ -655,8 +630,7 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
             gate = jax.nn.sigmoid(-(logits + bias))
             if "gates" in refs:
                 tile.store(refs["gates"], t, gate)
-        if "y" in refs:
-            tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
+        tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
 
 
 def _residual_loader(refs, tile):

@@ -120,10 +120,9 @@ def call_folded(model, inputs, training=None):
     pairs = folding_pairs(model) if fold or recompute else []
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
-    trios = folded_trios(model, bool(training)) if on_jax else []
+    trios = folded_trios(model, recompute) if on_jax else []
     folds = [trio for trio, _ in trios]
     conv_of_relu = {id(trio.relu): conv for trio, conv in trios if conv is not None}
-    trio_convs = {id(conv) for conv in conv_of_relu.values()}
     fold_of_relu = {id(trio.relu): trio for trio in folds}
     relus = set()
     if on_jax and training:
@@ -131,9 +130,9 @@ def call_folded(model, inputs, training=None):
     if not (pairs or relus or folds):
         return None
     deferred = {id(layer) for trio in folds for layer in (trio.add, *trio.norms) if layer}
-    deferred |= blocks | {id(trio.block) for trio, conv in trios if conv is not None}
+    deferred |= blocks
     folded_blocks = {id(trio.block) for trio in folds}
-    rerouted = deferred | folded_blocks | convs | trio_convs
+    rerouted = deferred | folded_blocks | convs
     ready = {}  # a folded block's or convolution's output, by its id, from the trio's ReLU
 
     def run(operation):
@@ -165,20 +164,19 @@ def call_folded(model, inputs, training=None):
     return graph.run_graph(model, inputs, run)
 
 
-def folded_trios(model, training=False):
+def folded_trios(model, recompute=False):
     """The residual sums of `model` that `call_folded` runs as one kernel with their ReLU
     and the temporal block that reads them, under JAX, each with the convolution that
-    reads the block where the kernel runs it too: at inference where
-    `keras_stw.kernels.inference_conv_reason` allows it (the block's output is then never
-    written), and in training when recomputing (`KERAS_STW_RECOMPUTE_BLOCKS=on`;
-    `keras_stw.kernels.trio_conv_reason`), where its gradient runs it as well.
+    the kernel's gradient runs as well when recomputing.
 
     A trio is left out where its block's pair takes the block alone (folded into the
-    Triton product, or recomputing where the trio cannot run the convolution too).
+    Triton product, or recomputing where the trio cannot run the convolution too:
+    `keras_stw.kernels.trio_conv_reason`).
 
     Args:
         model: a functional `keras.Model`, built.
-        training: bool. Whether the call trains. Defaults to `False`.
+        recompute: bool. Whether the model trains with `KERAS_STW_RECOMPUTE_BLOCKS=on`.
+            Defaults to `False`.
 
     Returns:
         A list of `(ResidualFold, conv)` in graph order; `conv` is the `Conv2D` the
@@ -186,21 +184,17 @@ def folded_trios(model, training=False):
 
     Example:
     >>> model = keras_stw.models.STWResNet50(num_frames=8)  # under JAX, on a GPU
-    >>> trio, conv = keras_stw.models.folded_trios(model)[0]
+    >>> trio, conv = keras_stw.models.folded_trios(model, recompute=True)[0]
     >>> trio.block.name, conv.name
     ('stage2_block2_temporal', 'v2_stack_0_block2_1_conv')
     """
-    recompute = training and dispatch.recompute_enabled()
     conv_of_block = {id(block): conv for block, conv in folding_pairs(model)}
     trios = []
     for trio in residual_folding.applicable_folds(model):
         conv = conv_of_block.get(id(trio.block))
         if conv is not None and _pair_takes_the_block(trio, conv, recompute):
             continue
-        if conv is not None and not training:
-            shape = trio.input_shape
-            conv = None if dispatch.inference_conv_reason(trio.block, conv, shape) else conv
-        trios.append((trio, conv if recompute or not training else None))
+        trios.append((trio, conv if recompute else None))
     return trios
 
 

@@ -165,12 +165,11 @@ def run_relu(fold, deferred_sum, relu_call, ready, training=False, conv=None):
     deferred batch normalizations or tensors), with the temporal block's output put in
     `ready` under `id(fold.block)` where the kernel runs. A training call normalizes by
     the batch's statistics and updates the moving ones, as the layers do (or, where one of
-    the batch normalizations is frozen, runs the layers). With `conv`, the 1x1
-    convolution that alone reads the block's output, the kernel runs it too and puts its
-    output in `ready` under `id(conv)` instead: at inference building the block's output
-    where the product reads it (`dispatch.residual_block`), in training running it in the
-    kernel's gradient as well and recomputing the block's output in the backward pass
-    (`dispatch.batch_normalized_residual_block`)."""
+    the batch normalizations is frozen, runs the layers). A training call with `conv`, the
+    1x1 convolution that alone reads the block's output, runs it in the kernel's gradient
+    too, recomputing the block's output in the backward pass
+    (`dispatch.batch_normalized_residual_block`), and puts the convolution's output in
+    `ready` under `id(conv)` instead."""
     norms = [
         term.layer if isinstance(term, graph.Deferred) else None for term in deferred_sum.inputs
     ]
@@ -182,7 +181,7 @@ def run_relu(fold, deferred_sum, relu_call, ready, training=False, conv=None):
     with keras.name_scope(fold.relu.name):  # traces and profiles name the kernel by the ReLU
         if not training:
             affines = [inference_affine(norm) if norm else None for norm in norms]
-            outputs = dispatch.residual_block(terms, affines, fold.block, conv)
+            outputs = dispatch.residual_block(terms, affines, fold.block)
         elif all(norm is None or norm.trainable for norm in norms):
             weights = [_batch_norm_weights(norm) if norm else None for norm in norms]
             outputs = dispatch.batch_normalized_residual_block(terms, weights, fold.block, conv)
@@ -193,6 +192,6 @@ def run_relu(fold, deferred_sum, relu_call, ready, training=False, conv=None):
     if outputs is None:
         values = [t.value() if isinstance(t, graph.Deferred) else t for t in deferred_sum.inputs]
         return relu_call(deferred_sum.call(values))
-    reader = fold.block if conv is None else conv
+    reader = conv if training and conv is not None else fold.block
     ready[id(reader)] = ops.cast(outputs[1], reader.compute_dtype)
     return outputs[0]

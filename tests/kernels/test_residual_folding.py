@@ -47,33 +47,26 @@ def _recompute(setting):
     return mock.patch.dict(os.environ, {"KERAS_STW_RECOMPUTE_BLOCKS": setting})
 
 
-def _fold_inference(setting):
-    return mock.patch.dict(os.environ, {"KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS": setting})
-
-
 @contextlib.contextmanager
 def _kernel_calls():
-    """Counts the folded kernel's calls, at inference, at inference with the convolution
-    that reads the block ("inference_conv"), training, and training with the convolution
-    ("recomputing"), in a dict."""
-    from keras_stw.kernels import pallas_block_conv, pallas_temporal_block
+    """Counts the folded kernel's calls, at inference, training and training with the
+    convolution that reads the block ("recomputing"), in a dict."""
+    from keras_stw.kernels import pallas_temporal_block
 
     calls = {}
     with contextlib.ExitStack() as stack:
-        for phase, module, name in (
-            ("inference", pallas_temporal_block, "residual_block"),
-            ("inference_conv", pallas_block_conv, "residual_block_conv"),
-            ("training", pallas_temporal_block, "normalized_residual_block"),
+        for phase, name in (
+            ("inference", "residual_block"),
+            ("training", "normalized_residual_block"),
         ):
-            function = getattr(module, name)
+            function = getattr(pallas_temporal_block, name)
 
             def counted(*args, _phase=phase, _function=function, **kwargs):
-                recomputing = _phase == "training" and kwargs.get("kernel") is not None
-                key = "recomputing" if recomputing else _phase
+                key = "recomputing" if kwargs.get("kernel") is not None else _phase
                 calls[key] = calls.get(key, 0) + 1
                 return _function(*args, **kwargs)
 
-            stack.enter_context(mock.patch.object(module, name, counted))
+            stack.enter_context(mock.patch.object(pallas_temporal_block, name, counted))
         yield calls
 
 
@@ -210,40 +203,6 @@ class ResidualFoldingParityTest(TestCase):
         self.assertLen(folded, 4 + len(model.non_trainable_weights) + len(model.weights))
         _assert_close_to_layers(self, folded, reference)
 
-    @parameterized.named_parameters(
-        (f"{name}_{i}", layer_class, kwargs, shape)
-        for name, layer_class, kwargs in BLOCKS
-        for i, shape in enumerate(SHAPES)
-    )
-    def test_inference_runs_the_convolution_too_and_matches_the_layers(
-        self, layer_class, kwargs, shape
-    ):
-        # With KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=on, at inference the trio's kernel
-        # writes `x` and the gates, and the convolution's Triton product builds the
-        # block's output as it reads `x`; its gradient is the layers'. Where the block's
-        # shifted channel groups are narrower than the product's smallest tile (a
-        # quarter of 32 channels), the trio runs alone.
-        narrow = kwargs.get("combination") != "twm" and shape[-1] // 4 < 16
-        model = _trio(layer_class, kwargs, shape, (False, True), seed=23, filters=16)
-        terms = _terms(shape, seed=24)
-        upstream = _terms(shape, seed=25, channels=16)
-        with _fold_inference("on"), _kernel_calls() as calls:
-            folded = _outputs_and_gradients(model, terms, upstream, "interpret")
-        (fold,) = keras_stw.models.residual_folds(model)
-        conv = model.layers[-1]
-        with kernels.fused_kernels("interpret"), _fold_inference("on"):
-            why = kernels.inference_conv_reason(fold.block, conv, fold.input_shape)
-        if narrow:
-            self.assertIn("narrower than 16", why)
-            self.assertEqual(calls, {"inference": 1})
-        else:
-            self.assertEqual(why, "")
-            # The gradient recomputes the block's output with the unfused trio's kernel.
-            self.assertEqual(calls, {"inference_conv": 1, "inference": 1})
-        reference = _outputs_and_gradients(model, terms, upstream, "off")
-        self.assertLen(folded, 4 + len(model.weights))
-        _assert_close_to_layers(self, folded, reference)
-
     def test_recomputing_keeps_no_block_output_for_the_backward_pass(self):
         import jax
 
@@ -319,31 +278,22 @@ class ResidualFoldingParityTest(TestCase):
                     (loss, updated), grads = jax.value_and_grad(loss, has_aux=True)(trainable)
             return loss, updated, grads
 
-        with _kernel_calls() as calls, _fold_inference("on"):
+        with _kernel_calls() as calls:
             folded = scores_and_saliency("interpret")
-            # Every block's trio but the first's: 4 with the stride-1 convolution that
-            # reads the block (KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=on), 3 without the
-            # strided one of a stage's first block, and the 4 again unfused for the
-            # input gradient.
-            inference = {"inference_conv": 4, "inference": 7}
-            self.assertEqual(calls, inference)
+            self.assertEqual(calls, {"inference": 7})  # every block's but the first
             folded_step = training_step("on")
-            self.assertEqual(calls, {**inference, "training": 7})
+            self.assertEqual(calls, {"inference": 7, "training": 7})
             # Recomputing, each trio runs the convolution that reads its block too (at a
             # stage's first block KerasCV strides it).
             recomputed_step = training_step("on", recompute="on")
-            self.assertEqual(calls, {**inference, "training": 7, "recomputing": 7})
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
             step = training_step("off")
-            self.assertEqual(calls, {**inference, "training": 7, "recomputing": 7})
-        # What the calls ran, as `folded_trios` plans them.
+            self.assertEqual(calls, {"inference": 7, "training": 7, "recomputing": 7})
+        # What the calls ran, as `folded_trios` plans it for a recomputing step.
         with kernels.fused_kernels("interpret"), _residual_folding("on"), _recompute("on"):
-            trios = keras_stw.models.folded_trios(model, training=True)
-            with _fold_inference("on"):
-                at_inference = keras_stw.models.folded_trios(model)
+            trios = keras_stw.models.folded_trios(model, recompute=True)
         self.assertLen(trios, 7)
         self.assertTrue(all(isinstance(conv, keras.layers.Conv2D) for _, conv in trios))
-        strides = [conv and conv.strides[0] for _, conv in at_inference]
-        self.assertEqual(sorted(strides, key=str), [1, 1, 1, 1, None, None, None])
         for got, want in zip(folded, scores_and_saliency("off"), strict=True):
             self.assertLess(np.abs(got - want).max() / np.abs(want).max(), 1e-5)
         # The training steps against the same step with the blocks' own kernels: at this
@@ -392,22 +342,9 @@ class ResidualFoldingParityTest(TestCase):
                 folded = _outputs_and_gradients(model, terms, upstream, "interpret", True)
             self.assertEqual(calls, want)
             with switch, kernels.fused_kernels("interpret"):
-                self.assertLen(keras_stw.models.folded_trios(model, training=True), len(want))
+                self.assertLen(keras_stw.models.folded_trios(model), len(want))
             reference = _outputs_and_gradients(model, terms, upstream, "off", True)
             _assert_close_to_layers(self, folded, reference)
-
-    def test_folding_convolutions_at_inference_is_off_unless_switched_on(self):
-        model = _trio(layers.STWBlock, {}, SHAPES[0], (False, True), seed=26, filters=16)
-        (fold,) = keras_stw.models.residual_folds(model)
-        conv = model.layers[-1]
-        with kernels.fused_kernels("interpret"):
-            why = kernels.inference_conv_reason(fold.block, conv, fold.input_shape)
-            self.assertIn("KERAS_STW_FOLD_INFERENCE_CONVOLUTIONS=on", why)
-            self.assertEqual(keras_stw.models.folded_trios(model), [(fold, None)])
-            with _fold_inference("on"):
-                self.assertEqual(keras_stw.models.folded_trios(model), [(fold, conv)])
-            with _fold_inference("yes"), pytest.raises(ValueError, match="'on' or 'off'"):
-                kernels.inference_conv_reason(fold.block, conv, fold.input_shape)
 
     def test_the_switch_turns_folding_off_and_names_itself(self):
         model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=6)
