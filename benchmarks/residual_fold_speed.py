@@ -97,9 +97,7 @@ def compiled(model, terms, mode, fold, training=False, recompute="off"):
     with keras_stw.kernels.fused_kernels(mode):
         if fold == "on":
             (trio,) = keras_stw.models.residual_folds(model)
-            reason = keras_stw.kernels.residual_fold_reason(
-                trio.block, trio.input_shape, training=training
-            )
+            reason = keras_stw.kernels.residual_fold_reason(trio.block, trio.input_shape)
             if recompute == "on" and not reason:
                 ((block, conv),) = keras_stw.models.folding_pairs(model)
                 reason = keras_stw.kernels.trio_conv_reason(block, conv, trio.input_shape)

@@ -186,11 +186,8 @@ def kernels_used(model, clip_shape):
     if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
-    trios = keras_stw.models.folded_trios(model, recompute, training=True)
-    at_inference = len(keras_stw.models.folded_trios(model))
+    trios = keras_stw.models.folded_trios(model, recompute)
     used += f", {len(trios)} residual sums folded"
-    if at_inference != len(trios):
-        used += f" when training, {at_inference} at inference"
     if recompute:
         with_conv = sum(trio_conv is not None for _, trio_conv in trios)
         used += f" ({with_conv} with their convolution when training)"

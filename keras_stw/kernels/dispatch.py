@@ -206,7 +206,7 @@ def residual_folding_enabled():
     return _switch(_RESIDUAL_VARIABLE, "on")
 
 
-def residual_fold_reason(layer, input_shape, dtype=None, training=False):
+def residual_fold_reason(layer, input_shape, dtype=None):
     """Why the residual sum's ReLU and `layer`, which reads it, cannot run as one kernel.
 
     That kernel (`keras_stw.kernels.pallas_temporal_block.residual_block`) reads the
@@ -215,15 +215,14 @@ def residual_fold_reason(layer, input_shape, dtype=None, training=False):
     writes the gradient of the sum. A video model on JAX folds each such trio
     (`keras_stw.models.residual_folds`), training and at inference, where this returns
     `""`: the layer's own kernel runs for this shape, as one kernel, and
-    `KERAS_STW_FOLD_RESIDUALS` is not `"off"`. Under `"auto"`, TSM's plain shift folds
-    at inference only: folded, it served 4.4% faster than XLA's shift on an H100; in
-    training its kernel has only been timed unfolded, 3% slower than XLA's shift.
+    `KERAS_STW_FOLD_RESIDUALS` is not `"off"`. Under `"auto"`, TSM's plain shift runs
+    its kernel only folded this way: folded, TSM trained at 0.980x TSN against 0.939x
+    with XLA's shift, and served at 0.899x against 0.862x (H100).
 
     Args:
         layer: a temporal layer of `keras_stw.layers`.
         input_shape: tuple. The temporal layer's input shape, `(batch * T, H, W, C)`.
         dtype: str. The inputs' dtype. Defaults to the layer's compute dtype.
-        training: bool. Whether the trio runs in a training step. Defaults to `False`.
 
     Returns:
         `""` where the trio folds, else the reason.
@@ -239,19 +238,19 @@ def residual_fold_reason(layer, input_shape, dtype=None, training=False):
         return "the fused kernels are switched off (mode 'off')"
     if not residual_folding_enabled():
         return f"folding residual sums is off ({_RESIDUAL_VARIABLE}=off)"
-    return _whole_kernel_reason(layer, input_shape, dtype, mode, inference_fold=not training)
+    return _whole_kernel_reason(layer, input_shape, dtype, mode, residual_fold=True)
 
 
-def _whole_kernel_reason(layer, input_shape, dtype, mode, inference_fold=False):
+def _whole_kernel_reason(layer, input_shape, dtype, mode, residual_fold=False):
     """Why built temporal `layer` does not run as one kernel for `input_shape`, or `""`
-    (`inference_fold`: see `_unsupported_reason`)."""
+    (`residual_fold`: see `_unsupported_reason`)."""
     if not layer.built:
         return f"'{layer.name}' is not built"
     if getattr(layer, "fused_weights", lambda: None)() is None:
         return f"{type(layer).__name__} '{layer.name}' does not run as one kernel"
     spec = layer.fused_spec(input_shape[-1])
     dtype = dtype or layer.compute_dtype
-    return _unsupported_reason(spec, input_shape, dtype, mode, inference_fold)
+    return _unsupported_reason(spec, input_shape, dtype, mode, residual_fold)
 
 
 def residual_block(terms, affines, layer):
@@ -273,7 +272,7 @@ def residual_block(terms, affines, layer):
         channels = terms[0].shape[-1]
         scale, shift = (ops.ones((channels,)), ops.zeros((channels,))) if affine is None else affine
         rows += [ops.cast(scale, "float32"), ops.cast(shift, "float32")]
-    outputs = _run_residual_kernel("residual_block", terms, layer, ops.stack(rows), training=False)
+    outputs = _run_residual_kernel("residual_block", terms, layer, ops.stack(rows))
     return outputs and outputs[:2]
 
 
@@ -300,18 +299,15 @@ def batch_normalized_residual_block(terms, norms, layer, conv=None):
     first = terms[0]
     if conv is not None and trio_conv_reason(layer, conv, first.shape, first.dtype):
         return None
-    return _run_residual_kernel(
-        "normalized_residual_block", terms, layer, norms, training=True, conv=conv
-    )
+    return _run_residual_kernel("normalized_residual_block", terms, layer, norms, conv)
 
 
-def _run_residual_kernel(name, terms, layer, normalization, training, conv=None):
+def _run_residual_kernel(name, terms, layer, normalization, conv=None):
     """`pallas_temporal_block.<name>` on `terms` in the kernels' clip layout, with
     `normalization` (its second argument), `layer`'s weights and, if not `None`, the 1x1
-    `conv` that reads the layer; `None` where the trio cannot be folded (in a training
-    step if `training`)."""
+    `conv` that reads the layer; `None` where the trio cannot be folded."""
     first = terms[0]
-    if residual_fold_reason(layer, first.shape, first.dtype, training):
+    if residual_fold_reason(layer, first.shape, first.dtype):
         return None
     from keras_stw.kernels import pallas_temporal_block
 
@@ -493,21 +489,20 @@ def _with_bias(outputs, conv):
     return outputs + ops.cast(conv.bias, outputs.dtype) if conv.use_bias else outputs
 
 
-def _unsupported_reason(spec, input_shape, dtype, mode, inference_fold=False):
-    """Why the fused kernel cannot or should not run here, or `""`. `inference_fold`:
-    whether it would run folded into a residual sum at inference."""
+def _unsupported_reason(spec, input_shape, dtype, mode, residual_fold=False):
+    """Why the fused kernel cannot or should not run here, or `""`. `residual_fold`:
+    whether it would run folded into a residual sum (`residual_fold_reason`)."""
     if isinstance(spec, str):
         return spec
-    if mode == "auto" and not spec.weighted and not inference_fold:
+    if mode == "auto" and not spec.weighted and not residual_fold:
         # XLA fuses a plain shift into its neighbours: TSM trained 3% faster that way
-        # than with the shift's kernel, unfolded (H200, one call;
-        # benchmarks/results/fused_kernels_h200/). At inference the kernel folded into
-        # the residual sum served at 0.899x TSN against XLA's 0.862x (H100, two calls:
-        # benchmarks/results/residual_fold_h100/, recompute_h100/).
+        # than with the shift's own kernel (H200, benchmarks/results/fused_kernels_h200/).
+        # Folded into the residual sum, the kernel is faster both ways on an H100: TSM
+        # trained at 0.980x TSN against 0.939x (benchmarks/results/tsm_fold_h100/) and
+        # served at 0.899x against 0.862x (residual_fold_h100/, recompute_h100/).
         return (
             "XLA's own fusion of a plain shift (TSM) is faster; under 'auto' the shift's "
-            "kernel runs only folded into a residual sum at inference, and mode 'on' "
-            "forces it"
+            "kernel runs only folded into a residual sum, and mode 'on' forces it"
         )
     backend = keras.backend.backend()
     if backend != "jax":

@@ -120,7 +120,7 @@ def call_folded(model, inputs, training=None):
     pairs = folding_pairs(model) if fold or recompute else []
     blocks = {id(block) for block, _ in pairs}
     convs = {id(conv) for _, conv in pairs}
-    trios = folded_trios(model, recompute, bool(training)) if on_jax else []
+    trios = folded_trios(model, recompute) if on_jax else []
     folds = [trio for trio, _ in trios]
     conv_of_relu = {id(trio.relu): conv for trio, conv in trios if conv is not None}
     fold_of_relu = {id(trio.relu): trio for trio in folds}
@@ -164,7 +164,7 @@ def call_folded(model, inputs, training=None):
     return graph.run_graph(model, inputs, run)
 
 
-def folded_trios(model, recompute=False, training=False):
+def folded_trios(model, recompute=False):
     """The residual sums of `model` that `call_folded` runs as one kernel with their ReLU
     and the temporal block that reads them, under JAX, each with the convolution that
     the kernel's gradient runs as well when recomputing.
@@ -177,9 +177,6 @@ def folded_trios(model, recompute=False, training=False):
         model: a functional `keras.Model`, built.
         recompute: bool. Whether the model trains with `KERAS_STW_RECOMPUTE_BLOCKS=on`.
             Defaults to `False`.
-        training: bool. Whether the trios run in a training step (implied by
-            `recompute`); at inference TSM's plain shift folds under `"auto"` too
-            (`keras_stw.kernels.residual_fold_reason`). Defaults to `False`.
 
     Returns:
         A list of `(ResidualFold, conv)` in graph order; `conv` is the `Conv2D` the
@@ -193,7 +190,7 @@ def folded_trios(model, recompute=False, training=False):
     """
     conv_of_block = {id(block): conv for block, conv in folding_pairs(model)}
     trios = []
-    for trio in residual_folding.applicable_folds(model, training or recompute):
+    for trio in residual_folding.applicable_folds(model):
         conv = conv_of_block.get(id(trio.block))
         if conv is not None and _pair_takes_the_block(trio, conv, recompute):
             continue

@@ -66,13 +66,13 @@ def residual_folds(model):
     return graph.found_in_graph(model, "_keras_stw_residual_folds", _residual_fold)
 
 
-def applicable_folds(model, training=False):
+def applicable_folds(model):
     """`residual_folds(model)` whose trio runs as one kernel for the shape the model was
-    built for, in a training step if `training` (`keras_stw.kernels.residual_fold_reason`)."""
+    built for (`keras_stw.kernels.residual_fold_reason`)."""
     return [
         fold
         for fold in residual_folds(model)
-        if not dispatch.residual_fold_reason(fold.block, fold.input_shape, training=training)
+        if not dispatch.residual_fold_reason(fold.block, fold.input_shape)
     ]
 
 

@@ -396,27 +396,18 @@ class ResidualFoldsTest(TestCase):
         why = kernels.residual_fold_reason(fold.block, fold.input_shape)
         self.assertIn("NVIDIA GPU" if JAX else "JAX backend", why)
 
-    def test_under_auto_a_plain_shift_folds_at_inference_only(self):
-        # Folded, TSM's shift serves faster than XLA's; unfolded, it trained slower, so a
-        # training step keeps XLA's shift. Here no kernel runs, so the inference trio
-        # stops at the device, past the check that a training trio stops at.
+    def test_under_auto_a_plain_shift_runs_its_kernel_only_folded(self):
+        # Alone, TSM's shift keeps XLA's fusion under "auto"; folded into a residual sum
+        # it is faster, so the trio's check goes on past the shift, to the device here.
         model = _trio(layers.TemporalShift, {}, SHAPES[0], (True, True), seed=10)
         (fold,) = keras_stw.models.residual_folds(model)
-        training = kernels.residual_fold_reason(fold.block, fold.input_shape, training=True)
-        self.assertIn("plain shift (TSM)", training)
-        self.assertIn("folded into a residual sum at inference", training)
-        inference = kernels.residual_fold_reason(fold.block, fold.input_shape)
-        self.assertIn("NVIDIA GPU" if JAX else "JAX backend", inference)
-        with kernels.fused_kernels("on"):  # forced, it folds when training too
-            forced = kernels.residual_fold_reason(fold.block, fold.input_shape, training=True)
-        self.assertIn("NVIDIA GPU" if JAX else "JAX backend", forced)
-        # A weighted block takes the same path either way.
-        model = _trio(layers.STWBlock, {}, SHAPES[0], (True, True), seed=11)
-        (fold,) = keras_stw.models.residual_folds(model)
-        self.assertEqual(
-            kernels.residual_fold_reason(fold.block, fold.input_shape, training=True),
-            kernels.residual_fold_reason(fold.block, fold.input_shape),
-        )
+        with kernels.fused_kernels("auto"):
+            alone = kernels.kernel_path(fold.block, fold.input_shape)
+            folded = kernels.residual_fold_reason(fold.block, fold.input_shape)
+        self.assertEqual(alone[0], "reference")
+        self.assertIn("plain shift (TSM)", alone[1])
+        self.assertIn("only folded into a residual sum", alone[1])
+        self.assertIn("NVIDIA GPU" if JAX else "JAX backend", folded)
 
     def test_a_recomputing_trio_runs_an_equally_strided_convolution_too(self):
         block = layers.STWBlock(4)
