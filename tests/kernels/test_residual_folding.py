@@ -397,17 +397,24 @@ class ResidualFoldsTest(TestCase):
         self.assertIn("NVIDIA GPU" if JAX else "JAX backend", why)
 
     def test_under_auto_a_plain_shift_runs_its_kernel_only_folded(self):
-        # Alone, TSM's shift keeps XLA's fusion under "auto"; folded into a residual sum
-        # it is faster, so the trio's check goes on past the shift, to the device here.
-        model = _trio(layers.TemporalShift, {}, SHAPES[0], (True, True), seed=10)
+        # Alone, TSM's shift keeps XLA's fusion under "auto", its recomputing pair too;
+        # folded into a residual sum it is faster, with or without the convolution, so
+        # the trio's checks go on past the shift, to the device here.
+        model = _trio(layers.TemporalShift, {}, SHAPES[0], (True, True), seed=10, filters=16)
         (fold,) = keras_stw.models.residual_folds(model)
-        with kernels.fused_kernels("auto"):
-            alone = kernels.kernel_path(fold.block, fold.input_shape)
-            folded = kernels.residual_fold_reason(fold.block, fold.input_shape)
+        ((_, conv),) = keras_stw.models.folding_pairs(model)
+        shape = fold.input_shape
+        with kernels.fused_kernels("auto"), _recompute("on"):
+            alone = kernels.kernel_path(fold.block, shape)
+            pair = kernels.fold_reason(fold.block, conv, shape, product="xla")
+            folded = kernels.residual_fold_reason(fold.block, shape)
+            with_conv = kernels.trio_conv_reason(fold.block, conv, shape)
         self.assertEqual(alone[0], "reference")
-        self.assertIn("plain shift (TSM)", alone[1])
-        self.assertIn("only folded into a residual sum", alone[1])
-        self.assertIn("NVIDIA GPU" if JAX else "JAX backend", folded)
+        for why in (alone[1], pair):
+            self.assertIn("plain shift (TSM)", why)
+            self.assertIn("only folded into a residual sum", why)
+        for why in (folded, with_conv):
+            self.assertIn("NVIDIA GPU" if JAX else "JAX backend", why)
 
     def test_a_recomputing_trio_runs_an_equally_strided_convolution_too(self):
         block = layers.STWBlock(4)
