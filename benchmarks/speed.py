@@ -168,8 +168,9 @@ def inference_call(model, clips):
 
 def kernels_used(model, clip_shape):
     """The path of the model's first temporal layer ("fused", or "ops" and why not),
-    whether it is folded into the convolution that reads it, whether the pairs are
-    recomputed in the backward pass, and how many residual sums fold into the blocks."""
+    whether it is folded into the convolution that reads it and whether its pair is
+    recomputed in the backward pass; then how many residual sums fold into the blocks,
+    and with how many of their convolutions when recomputing."""
     import keras_stw
 
     pairs = keras_stw.models.folding_pairs(model)
@@ -178,16 +179,16 @@ def kernels_used(model, clip_shape):
     layer, conv = pairs[0]
     frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
     path, reason = keras_stw.kernels.kernel_path(layer, frames)
-    used = f"ops ({reason})"
+    used = f"first block: ops ({reason})"
     if path == "fused":
         not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
-        used = f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
+        used = "first block: fused, " + (f"not folded ({not_folded})" if not_folded else "folded")
     recompute = keras_stw.kernels.dispatch.recompute_enabled()
     if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
         used += ", recomputed " + ("by the pair's kernel" if by_kernel else "under keras.remat")
     trios = keras_stw.models.folded_trios(model, recompute)
-    used += f", {len(trios)} residual sums folded"
+    used += f"; {len(trios)} residual sums folded"
     if recompute:
         with_conv = sum(trio_conv is not None for _, trio_conv in trios)
         used += f" ({with_conv} with their convolution when training)"
