@@ -458,8 +458,7 @@ def _launch(kernel, inputs, outputs, params, spec, interpret):
     tiles = tiles_per_program(shape[2], pixels) if "partials" in outputs else 1
     warps = _tuning(f"{pass_name}NUM_WARPS", warps)
     stages = _tuning(f"{pass_name}NUM_STAGES", NUM_STAGES)
-    by_frame = not pass_name and bool(_tuning("FRAME_PROGRAMS", 0))
-    tiling = (pixels, tiles, warps, stages, by_frame)
+    tiling = (pixels, tiles, warps, stages)
     names = (*inputs, "params")
     call = _compiled(kernel, shape, dtype, names, outputs, spec, interpret, tiling)
     return call(*inputs.values(), params)
@@ -471,44 +470,34 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
     `predict` outside `jit`) reuse its compiled kernel instead of building a new one.
 
     `inputs` and `outputs` name the arrays as `_launch` does (`"params"` last among the
-    inputs). `tiling` is `(pixels, tiles, warps, stages, by_frame)`: a program walks
-    `tiles` tiles of `pixels` pixels each, run by `warps` warps, with Triton's loop
-    pipelined over `stages` stages; with `by_frame` (the forward pass), a program computes
-    one frame of its tile instead of walking the clip's frames, and writes only that
-    frame of each output."""
+    inputs). `tiling` is `(pixels, tiles, warps, stages)`: a program walks `tiles` tiles of
+    `pixels` pixels each, run by `warps` warps, with Triton's loop pipelined over `stages`
+    stages."""
     clips, num_frames, num_pixels, channels = shape
-    pixels, tiles, warps, stages, by_frame = tiling
+    pixels, tiles, warps, stages = tiling
     programs = pl.cdiv(num_pixels, pixels * tiles)
-    grid = (clips, programs, num_frames) if by_frame else (clips, programs)
-    written = 1 if by_frame else num_frames  # the frames of an output one program sees
-
-    def block(width, frames=num_frames):
-        if frames == num_frames:  # the whole clip's frames of the program's pixels
-            return (None, frames, pixels * tiles, width), lambda n, j, *t: (n, 0, j, 0)
-        return (None, frames, pixels * tiles, width), lambda n, j, t: (n, t, j, 0)
-
-    def whole(rows):
-        return (rows, channels), lambda n, j, *t: (0, 0)
-
     # Each array's shape, dtype, and the block one program sees.
+    frames = (shape, dtype, (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0))
     arrays = {
-        "gates": ((clips, num_frames, num_pixels, 1), jnp.float32, *block(1)),
+        "gates": (
+            (clips, num_frames, num_pixels, 1),
+            jnp.float32,
+            (None, num_frames, pixels * tiles, 1),
+            lambda n, j: (n, 0, j, 0),
+        ),
         "partials": (
             (clips, programs, GRAD_ROWS, channels),
             jnp.float32,
             (None, None, GRAD_ROWS, channels),
-            lambda n, j, *t: (n, j, 0, 0),
+            lambda n, j: (n, j, 0, 0),
         ),
-        "params": ((GRAD_ROWS, channels), jnp.float32, *whole(GRAD_ROWS)),
-        "affine": ((4, channels), jnp.float32, *whole(4)),
+        "params": ((GRAD_ROWS, channels), jnp.float32, (GRAD_ROWS, channels), lambda n, j: (0, 0)),
+        "affine": ((4, channels), jnp.float32, (4, channels), lambda n, j: (0, 0)),
     }
-    frames = (shape, dtype, *block(channels))
     arrays.update(dict.fromkeys(("x", "dy", "y", "dx", "term0", "term1", "x_cotangent"), frames))
-    out_blocks = {"gates": block(1, written), "x": block(channels, written)}
-    out_blocks.update(y=out_blocks["x"], dx=out_blocks["x"])
 
-    def blocks(names, written_blocks=None):
-        return [pl.BlockSpec(*(written_blocks or {}).get(name, arrays[name][2:])) for name in names]
+    def blocks(names):
+        return [pl.BlockSpec(*arrays[name][2:]) for name in names]
 
     options = {}
     if not interpret and pallas_triton is not None:
@@ -522,15 +511,14 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
         pixels=pixels,
         num_pixels=num_pixels,
         tiles=tiles,
-        by_frame=by_frame,
     )
     return jax.jit(
         pl.pallas_call(
             body,
             out_shape=[jax.ShapeDtypeStruct(*arrays[name][:2]) for name in outputs],
-            grid=grid,
+            grid=(clips, programs),
             in_specs=blocks(inputs),
-            out_specs=blocks(outputs, out_blocks),
+            out_specs=blocks(outputs),
             interpret=interpret,
             **options,
         )
@@ -610,24 +598,18 @@ def _weights(params_ref):
     return (*_rows(params_ref, 4), params_ref[4, 0])
 
 
-def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles, by_frame):
+def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
     """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass).
 
     With `"term0"` and `"term1"` in `refs` (`residual_block`), each frame of `x` is
-    first made from them and written, as the block reads it. With `by_frame`, the
-    program's frame is its third program index: it reads that frame and both neighbours
-    and writes that frame alone, each output's block holding that one frame."""
+    first made from them and written, as the block reads it."""
     if tiles != 1:  # `_launch` gives the forward pass one tile a program.
         raise ValueError(f"The forward kernel runs one pixel tile a program, not {tiles}.")
-    channels = refs["y"].shape[-1]
-    tile = _Tile(spec, pixels, num_pixels, channels, pl.program_id(1) * pixels)
-    load = _residual_loader(refs, tile) if "term0" in refs else _input_loader(refs, tile)
-    weights = _weights(refs["params"])
-    if by_frame:
-        frames = _frame_and_neighbours(tile, load, pl.program_id(2))
-        _write_frame(refs, tile, frames.__getitem__, 0, weights)
-        return
+    x_ref = refs["x"]
+    tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
+    scale, tap_previous, tap_same, tap_next, bias = _weights(refs["params"])
     zeros = jnp.zeros(tile.shape, jnp.float32)
+    load = _residual_loader(refs, tile) if "term0" in refs else functools.partial(tile.load, x_ref)
     frames = {}
 
     def frame(t):
@@ -635,60 +617,32 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles, by_frame):
         if index is None:
             return zeros
         if index not in frames:
-            frames[index] = load(index, index)
+            frames[index] = load(index)
         return frames[index]
 
     for t in range(spec.num_frames):
         frame(t)  # In frame order, so that a residual block writes `x` in order too.
-        _write_frame(refs, tile, frame, t, weights)
-
-
-def _frame_and_neighbours(tile, load, t):
-    """Frame `t` (a traced index) of the tile and its two neighbours, by their offset
-    from `t` (-1, 0, 1): zeros or the edge frame past the clip's ends, as the
-    padding says. Only frame `t` is written (to each output's one frame)."""
-    last = tile.spec.num_frames - 1
-    frames = {0: load(t, 0)}
-    for offset in (-1, 1):
-        neighbour = t + offset
-        value = load(jnp.clip(neighbour, 0, last), None)
-        if tile.spec.padding == "zeros":
-            value = jnp.where((neighbour >= 0) & (neighbour <= last), value, 0.0)
-        frames[offset] = value
-    return frames
-
-
-def _write_frame(refs, tile, frame, t, weights):
-    """Writes frame `t` of `y`, and of the gate's values where `refs` has `"gates"`;
-    `frame(t)` returns one frame of `x` by index, or zeros past the clip's ends."""
-    scale, *taps, bias = weights
-    gate = None
-    if tile.spec.gate:
-        logits = _gate_logits(frame(t - 1), frame(t), frame(t + 1), *taps)
-        gate = jax.nn.sigmoid(-(logits + bias))
-        if "gates" in refs:
-            tile.store(refs["gates"], t, gate)
-    tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
-
-
-def _input_loader(refs, tile):
-    """`load(t, written)`: frame `t` of the input `x` (`written` is for
-    `_residual_loader`'s signature: an input is not written)."""
-    return lambda t, written: tile.load(refs["x"], t)
+        gate = None
+        if spec.gate:
+            logits = _gate_logits(
+                frame(t - 1), frame(t), frame(t + 1), tap_previous, tap_same, tap_next
+            )
+            gate = jax.nn.sigmoid(-(logits + bias))
+            if "gates" in refs:
+                tile.store(refs["gates"], t, gate)
+        tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
 
 
 def _residual_loader(refs, tile):
-    """`load(t, written)`: frame `t` of `x` made from `residual_block`'s two terms,
-    returned as written (rounded to its dtype) and written to frame `written` of
-    `refs["x"]` (not written where `written` is `None`)."""
+    """Frame `t` of `x` made from `residual_block`'s two terms, written to `refs["x"]`
+    and returned as written (rounded to its dtype)."""
     scale0, shift0, scale1, shift1 = _rows(refs["affine"], 4)
 
-    def load(t, written):
+    def load(t):
         total = tile.load(refs["term0"], t) * scale0 + shift0
         total = total + tile.load(refs["term1"], t) * scale1 + shift1
         x = jnp.maximum(total, 0.0).astype(refs["x"].dtype)
-        if written is not None:
-            tile.store(refs["x"], written, x)
+        tile.store(refs["x"], t, x)
         return x.astype(jnp.float32)
 
     return load
@@ -716,13 +670,11 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
     )
 
 
-def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles, by_frame):
+def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
     """Writes `dx`, the weights' partial sums if `refs` has `"partials"`, and the block's
     output again if it has `"y"` (`x` and the gate's values are in `refs` where the block
     needs them). With `"x_cotangent"`, `dx` is `(dx + x_cotangent) * (x > 0)`, the
     gradient of the sum whose ReLU `x` is (`block_backward`)."""
-    if by_frame:  # `_launch` gives frame programs to the forward pass only.
-        raise ValueError("The backward kernel walks the clip's frames.")
     channels = refs["dy"].shape[-1]
     weights = _weights(refs["params"])
     block_start = pl.program_id(1) * tiles * pixels

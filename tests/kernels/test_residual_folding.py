@@ -180,25 +180,6 @@ class ResidualFoldingParityTest(TestCase):
         _assert_close_to_layers(self, folded, reference)
 
     @parameterized.named_parameters(
-        (f"{name}_{phase}", layer_class, kwargs, phase)
-        for name, layer_class, kwargs in BLOCKS
-        for phase in ("inference", "training")
-    )
-    def test_forward_programs_of_one_frame_match_the_layers(self, layer_class, kwargs, phase):
-        # KERAS_STW_KERNEL_FRAME_PROGRAMS=1: each forward program makes its frame of `x`
-        # and both neighbours from the terms, and writes its frame of `x` and of `y` alone.
-        tuning = {"KERAS_STW_KERNEL_FRAME_PROGRAMS": "1", "KERAS_STW_KERNEL_TILE_ELEMENTS": "128"}
-        shape = SHAPES[0]
-        model = _trio(layer_class, kwargs, shape, (True, True), seed=17)
-        terms, upstream = _terms(shape, seed=18), _terms(shape, seed=19)
-        training = phase == "training"
-        with mock.patch.dict(os.environ, tuning), _kernel_calls() as calls:
-            folded = _outputs_and_gradients(model, terms, upstream, "interpret", training)
-        self.assertEqual(calls, {phase: 1})
-        reference = _outputs_and_gradients(model, terms, upstream, "off", training)
-        _assert_close_to_layers(self, folded, reference)
-
-    @parameterized.named_parameters(
         [(name, layer_class, kwargs, 1) for name, layer_class, kwargs in BLOCKS]
         + [("stw_strided", layers.STWBlock, {}, 2)]
     )

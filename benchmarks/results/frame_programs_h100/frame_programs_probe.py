@@ -4,12 +4,14 @@ The package's forward kernel (`keras_stw.kernels.pallas_temporal_block`) runs on
 per (clip, pixel tile) that walks the clip's frames, reading each frame once. At stages 3
 to 5 that leaves few programs with a long chain of dependent frames, and the block ran
 1.2x to 1.35x a plain copy of `x`. This probe times a layout with one program per
-(clip, pixel tile, frame): each program reads its frame and both neighbours (the two
-extra reads mostly from L2) and writes its frame of `y`. Forward only, no gate output.
+(clip, pixel tile, frame): each program reads its frame and both neighbours (the hope:
+the two extra reads from L2) and writes its frame of `y`. Forward only, no gate output.
 The same for the residual trio (`residual_block`, inference): each program makes its three
 frames of `x` from the sum's two terms and writes its own frame of `x` and of `y`.
 
     KERAS_BACKEND=jax python benchmarks/results/frame_programs_h100/frame_programs_probe.py
+
+It lost at every stage (README.md here). It runs from the checkout's root, on a GPU.
 """
 
 import functools
