@@ -179,10 +179,11 @@ def kernels_used(model, clip_shape):
     layer, conv = pairs[0]
     frames = (clip_shape[0] * clip_shape[1], 56, 56, 256)
     path, reason = keras_stw.kernels.kernel_path(layer, frames)
-    used = f"first block: ops ({reason})"
+    used = f"ops ({reason})"
     if path == "fused":
         not_folded = keras_stw.kernels.fold_reason(layer, conv, frames)
-        used = "first block: fused, " + (f"not folded ({not_folded})" if not_folded else "folded")
+        used = f"fused, not folded ({not_folded})" if not_folded else "fused, folded"
+    used = f"first block: {used}"
     recompute = keras_stw.kernels.dispatch.recompute_enabled()
     if recompute:
         by_kernel = not keras_stw.kernels.fold_reason(layer, conv, frames, product="xla")
