@@ -382,9 +382,8 @@ def trio_conv_reason(layer, conv, input_shape, dtype=None):
     (`keras_stw.models.residual_folding`). It needs `KERAS_STW_RECOMPUTE_BLOCKS=on` and a
     convolution that `fold_reason(..., product="xla")` allows, except that it may be
     strided (the same stride along both sides), as a ResNet's first convolution of a
-    stage is, and that under `"auto"` TSM's plain shift joins its trio too: recomputing,
-    TSM trained at 0.946x and 0.951x TSN that way against 0.913x and 0.904x with its
-    pairs under `keras.remat` (two calls, H100).
+    stage is, and that under `"auto"` TSM's plain shift joins its trio too, where it
+    trains faster than with its pairs under `keras.remat` (README, Speed).
 
     Args:
         layer: a temporal layer of `keras_stw.layers`.
