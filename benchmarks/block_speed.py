@@ -10,7 +10,10 @@ on the device that the fused kernel gives the reference's output and gradients:
 JAX only (the kernels are JAX's). `KERAS_STW_KERNEL_TILE_ELEMENTS` and
 `KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`, and
 `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` and `..._NUM_STAGES`) set the kernel's tiles;
-`--tiles` times several.
+`--tiles` times several. Run it with JAX's default memory preallocation: with
+`XLA_PYTHON_CLIENT_PREALLOCATE=false`, forward + backward at stage 2 came out 6x to 7x
+slower for TSM's kernel and 1.6x to 2.4x for STW's `keras.ops` block on an H100
+(`benchmarks/results/allocator_h100/`); the header line says which setting ran.
 """
 
 import argparse
@@ -20,6 +23,7 @@ import numpy as np
 
 # Beside this script, so on sys.path when it runs; JAX only, as this script is.
 from entry_speed import time_fn
+from speed import jax_preallocation
 
 # height = width, channels of the residual branches' input, stages 2 to 5.
 STAGES = ["56x256", "28x512", "14x1024", "7x2048"]
@@ -52,6 +56,17 @@ def print_header(header):
     """Prints a markdown table's header line and its rule."""
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
+
+
+def device_line():
+    """The JAX and Keras versions, the device, and whether JAX preallocates its memory."""
+    import jax
+    import keras
+
+    return (
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}, "
+        f"{jax_preallocation()}"
+    )
 
 
 def stage_shapes(args):
@@ -151,11 +166,10 @@ def main():
     args = parse_args()
     import jax
     import jax.numpy as jnp
-    import keras
 
     import keras_stw
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
+    print(device_line())
     print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
     print("times in ms; errors: max |a - b| / max |b| against float32 keras.ops\n")
     header = (

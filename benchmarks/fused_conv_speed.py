@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 # Beside this script, so on sys.path when it runs; JAX only, as this script is.
-from block_speed import relative_errors
+from block_speed import device_line, relative_errors
 from entry_speed import time_fn
 
 import keras_stw
@@ -102,7 +102,7 @@ def main():
     args = parse_args()
     switch = {"triton": "KERAS_STW_FOLD_CONVOLUTIONS", "xla": "KERAS_STW_RECOMPUTE_BLOCKS"}
     os.environ[switch[args.product]] = "on"
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}")
+    print(device_line())
     print(f"{args.clips} clips x {args.num_frames} frames, mixed_bfloat16, {args.steps} steps")
     print(f"folded with product={args.product!r}")
     print(

@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 # Beside this script, so on sys.path when it runs; JAX only, as this script is.
-from block_speed import print_header, relative_errors, stage_parser, stage_shapes
+from block_speed import device_line, print_header, relative_errors, stage_parser, stage_shapes
 from entry_speed import time_fn
 
 
@@ -115,7 +115,7 @@ def main():
 
     import keras_stw
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, keras {keras.__version__}")
+    print(device_line())
     print(f"{args.clips} clips x {args.num_frames} frames, {args.dtype}, {args.steps} steps")
     if args.recompute:
         print("a 1x1 convolution to a quarter of the channels reads each block, recomputed")

@@ -403,15 +403,26 @@ def add_ratios(rows, args):
             r[f"{key}_x_tsn"] = value / reference if value and reference else None
 
 
+def jax_preallocation():
+    """`XLA_PYTHON_CLIENT_PREALLOCATE=...` as JAX reads it, for a log's header: with
+    `false`, two of `block_speed.py`'s timings at stage 2 came out 1.6x to 7x slower on
+    an H100 (`benchmarks/results/allocator_h100/`)."""
+    return "XLA_PYTHON_CLIENT_PREALLOCATE=" + os.environ.get(
+        "XLA_PYTHON_CLIENT_PREALLOCATE", "unset (true)"
+    )
+
+
 def format_table(rows, args):
     import keras
 
+    backend = keras.backend.backend()
     repeated = args.repeats > 1
     lines = [
-        f"backend={keras.backend.backend()} precision={args.precision} "
+        f"backend={backend} precision={args.precision} "
         f"frames={args.num_frames} size={args.image_size} backbone={' '.join(args.backbone)} "
         f"steps={args.steps} (after {args.warmup} warm-up)"
-        + (f", {args.repeats} interleaved rounds" if repeated else ""),
+        + (f", {args.repeats} interleaved rounds" if repeated else "")
+        + (f", {jax_preallocation()}" if backend == "jax" else ""),
         "",
         *_header(["round"] if repeated else []),
     ]
