@@ -11,9 +11,9 @@ JAX only (the kernels are JAX's). `KERAS_STW_KERNEL_TILE_ELEMENTS` and
 `KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`, and
 `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` and `..._NUM_STAGES`) set the kernel's tiles;
 `--tiles` times several. Run it with JAX's default memory preallocation: with
-`XLA_PYTHON_CLIENT_PREALLOCATE=false`, forward + backward at stage 2 came out 6x to 7x
-slower for TSM's kernel and 1.6x to 2.4x for STW's `keras.ops` block on an H100
-(`benchmarks/results/allocator_h100/`); the header line says which setting ran.
+`XLA_PYTHON_CLIENT_PREALLOCATE=false`, two of its forward + backward timings at stage 2
+came out several times slower (`benchmarks/README.md`); the header line says which
+setting ran.
 """
 
 import argparse

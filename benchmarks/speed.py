@@ -404,9 +404,8 @@ def add_ratios(rows, args):
 
 
 def jax_preallocation():
-    """`XLA_PYTHON_CLIENT_PREALLOCATE=...` as JAX reads it, for a log's header: with
-    `false`, two of `block_speed.py`'s timings at stage 2 came out 1.6x to 7x slower on
-    an H100 (`benchmarks/results/allocator_h100/`)."""
+    """`XLA_PYTHON_CLIENT_PREALLOCATE=...` as JAX reads it, for a log's header: some
+    timings depend on it (`benchmarks/README.md`)."""
     return "XLA_PYTHON_CLIENT_PREALLOCATE=" + os.environ.get(
         "XLA_PYTHON_CLIENT_PREALLOCATE", "unset (true)"
     )
