@@ -10,7 +10,8 @@ on the device that the fused kernel gives the reference's output and gradients:
 JAX only (the kernels are JAX's). `KERAS_STW_KERNEL_TILE_ELEMENTS` and
 `KERAS_STW_KERNEL_NUM_WARPS` (and `..._BACKWARD_...`, and
 `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` and `..._NUM_STAGES`) set the kernel's tiles;
-`--tiles` times several. Run it with JAX's default memory preallocation: with
+`--tiles` times several. `KERAS_STW_KERNEL_[BACKWARD_]PREFETCH_FRAMES` sets how many frames
+ahead the kernels issue their loads. Run it with JAX's default memory preallocation: with
 `XLA_PYTHON_CLIENT_PREALLOCATE=false`, two of its forward + backward timings at stage 2
 came out several times slower (`benchmarks/README.md`); the header line says which
 setting ran.

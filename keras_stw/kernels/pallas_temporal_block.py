@@ -47,37 +47,52 @@ except ImportError:  # pragma: no cover - depends on the installed JAX
     pallas_triton = None
 
 # Elements of one forward frame tile (pixels x channels) a program holds, a power of two,
-# the warps that run it, Triton's pipeline stages, and how many backward programs share a
-# clip's pixels; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS`,
-# `..._NUM_STAGES` and `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP` override them (for
-# tuning sweeps). The backward tile depends on the channels: see `backward_tiling`.
+# the warps that run it, Triton's pipeline stages, how many frames ahead of the ones a
+# step reads a program issues its loads (`_FrameLoads`), and how many backward programs
+# share a clip's pixels; `KERAS_STW_KERNEL_[BACKWARD_]TILE_ELEMENTS`, `..._NUM_WARPS`,
+# `..._NUM_STAGES`, `..._PREFETCH_FRAMES` and `KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP`
+# override them (for tuning sweeps). The backward tile depends on the channels: see
+# `backward_tiling`.
 TILE_ELEMENTS = 2048
 NUM_WARPS = 4
 NUM_STAGES = 1
+# One frame ahead made the block alone 4% to 12% faster forward on an H100. The residual
+# trio's kernels (`residual_block`) issue none: its forward reads two terms a frame and
+# two frames ahead made it 6% to 7% slower, and its backward was not timed with loads
+# ahead (`benchmarks/results/loads_ahead_h100/`).
+PREFETCH_FRAMES = 1
+RESIDUAL_PREFETCH_FRAMES = 0
 BACKWARD_PROGRAMS_PER_CLIP = 16
 # Rows of the per-program weight-gradient partial sums: scale, the three taps, the bias.
 GRAD_ROWS = 5
 
 
 def backward_tiling(channels):
-    """The backward tile's default elements and warps for `channels` channels.
+    """The backward tile's default elements, warps and frames loaded ahead for `channels`
+    channels.
 
-    The fastest per ResNet-50 stage on an H100 (`benchmarks/results/backward_tiles_h100/`):
-    2048 elements and 8 warps up to 256 channels, 1024 elements from 512 channels (one
-    pixel from 1024 on), and 4 warps from 1024 channels.
+    The fastest per ResNet-50 stage on an H100 (`benchmarks/results/backward_tiles_h100/`,
+    `benchmarks/results/loads_ahead_h100/`): 2048 elements and 8 warps up to 256 channels,
+    1024 elements from 512 channels (one pixel from 1024 on), and 4 warps from 1024
+    channels; loads issued one frame ahead at 256 channels, two at 512 and 1024, none at
+    2048, where the extra registers lose (the block alone; the residual trio's backward
+    pass issues none, `RESIDUAL_PREFETCH_FRAMES`).
 
     Args:
         channels: int. The block's channel count.
 
     Returns:
-        `(elements, warps)`, before `KERAS_STW_KERNEL_BACKWARD_TILE_ELEMENTS` and
-        `KERAS_STW_KERNEL_BACKWARD_NUM_WARPS` override them.
+        `(elements, warps, ahead)`, before `KERAS_STW_KERNEL_BACKWARD_TILE_ELEMENTS`,
+        `..._NUM_WARPS` and `..._PREFETCH_FRAMES` override them.
 
     Example:
     >>> backward_tiling(256), backward_tiling(1024)
-    ((2048, 8), (1024, 4))
+    ((2048, 8, 1), (1024, 4, 2))
     """
-    return (2048 if channels <= 256 else 1024), (8 if channels <= 512 else 4)
+    elements = 2048 if channels <= 256 else 1024
+    warps = 8 if channels <= 512 else 4
+    ahead = 1 if channels <= 256 else 2 if channels <= 1024 else 0
+    return elements, warps, ahead
 
 
 def _tuning(name, default):
@@ -452,13 +467,17 @@ def _launch(kernel, inputs, outputs, params, spec, interpret):
     pass_name = "BACKWARD_" if kernel is _backward_kernel else ""
     frames = next(inputs[name] for name in ("dy", "x", "term0") if name in inputs)
     shape, dtype = frames.shape, jnp.dtype(frames.dtype)
-    elements, warps = backward_tiling(shape[3]) if pass_name else (TILE_ELEMENTS, NUM_WARPS)
+    defaults = (TILE_ELEMENTS, NUM_WARPS, PREFETCH_FRAMES)
+    elements, warps, ahead = backward_tiling(shape[3]) if pass_name else defaults
+    if "term0" in inputs or "x_cotangent" in inputs:  # The residual trio's two passes.
+        ahead = RESIDUAL_PREFETCH_FRAMES
     elements = _tuning(f"{pass_name}TILE_ELEMENTS", elements)
     pixels = tile_pixels(shape[2], shape[3], elements)
     tiles = tiles_per_program(shape[2], pixels) if "partials" in outputs else 1
     warps = _tuning(f"{pass_name}NUM_WARPS", warps)
     stages = _tuning(f"{pass_name}NUM_STAGES", NUM_STAGES)
-    tiling = (pixels, tiles, warps, stages)
+    ahead = _tuning(f"{pass_name}PREFETCH_FRAMES", ahead)
+    tiling = (pixels, tiles, warps, stages, ahead)
     names = (*inputs, "params")
     call = _compiled(kernel, shape, dtype, names, outputs, spec, interpret, tiling)
     return call(*inputs.values(), params)
@@ -470,11 +489,11 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
     `predict` outside `jit`) reuse its compiled kernel instead of building a new one.
 
     `inputs` and `outputs` name the arrays as `_launch` does (`"params"` last among the
-    inputs). `tiling` is `(pixels, tiles, warps, stages)`: a program walks `tiles` tiles of
-    `pixels` pixels each, run by `warps` warps, with Triton's loop pipelined over `stages`
-    stages."""
+    inputs). `tiling` is `(pixels, tiles, warps, stages, ahead)`: a program walks `tiles`
+    tiles of `pixels` pixels each, run by `warps` warps, with Triton's loop pipelined over
+    `stages` stages, issuing its loads `ahead` frames before a step reads them."""
     clips, num_frames, num_pixels, channels = shape
-    pixels, tiles, warps, stages = tiling
+    pixels, tiles, warps, stages, ahead = tiling
     programs = pl.cdiv(num_pixels, pixels * tiles)
     # Each array's shape, dtype, and the block one program sees.
     frames = (shape, dtype, (None, num_frames, pixels * tiles, channels), lambda n, j: (n, 0, j, 0))
@@ -511,6 +530,7 @@ def _compiled(kernel, shape, dtype, inputs, outputs, spec, interpret, tiling):
         pixels=pixels,
         num_pixels=num_pixels,
         tiles=tiles,
+        ahead=ahead,
     )
     return jax.jit(
         pl.pallas_call(
@@ -555,12 +575,13 @@ class _Tile:
         self.channel = jax.lax.broadcasted_iota(jnp.int32, self.shape, 1)
 
     def load(self, ref, t):
+        """Frame `t` of `ref` on this tile, in `ref`'s dtype (zeros past the last pixel)."""
         if self.masks is None:
-            return ref[t, self.rows].astype(jnp.float32)
+            return ref[t, self.rows]
         # An array frame index: the interpreter's masked load wants one.
         frame = ref.at[jnp.int32(t), self.rows]
         mask = self.masks[ref.shape[-1]]
-        return pallas_triton.load(frame, mask=mask, other=0.0).astype(jnp.float32)
+        return pallas_triton.load(frame, mask=mask, other=0.0)
 
     def store(self, ref, t, value):
         value = value.astype(ref.dtype)
@@ -588,6 +609,39 @@ class _Tile:
         return result
 
 
+class _FrameLoads:
+    """A tile's frame loads, each issued `ahead` frames before a step reads it.
+
+    A program walks its frames in order, storing as it goes. Issued where its value is
+    first read, each frame's load would come after the previous frame's stores in the
+    program, so a program would have one frame's loads in flight at a time; issuing the
+    next frames' loads first keeps more of them in flight.
+
+    Args:
+        tile: `_Tile`.
+        refs: dict of the frame-shaped (or gate-shaped) refs to read, by name.
+        ahead: int. Frames beyond the ones a step reads whose loads it issues.
+    """
+
+    def __init__(self, tile, refs, ahead):
+        self.tile, self.refs, self.ahead = tile, refs, ahead
+        self.issued = {}
+        self.next_frame = 0
+
+    def issue(self, last):
+        """Issues the loads of every frame up to `last` plus `ahead` not issued yet."""
+        stop = min(last + self.ahead + 1, self.tile.spec.num_frames)
+        for t in range(self.next_frame, stop):
+            for name, ref in self.refs.items():
+                self.issued[name, t] = self.tile.load(ref, t)
+        self.next_frame = max(self.next_frame, stop)
+
+    def take(self, name, t):
+        """Frame `t` of `name` as float32 (read once: the caller keeps it)."""
+        self.issue(t)
+        return self.issued.pop((name, t)).astype(jnp.float32)
+
+
 def _rows(ref, count):
     """The first `count` rows of a `(rows, C)` ref, each as a `(1, C)` row."""
     return [ref[pl.ds(row, 1), :] for row in range(count)]
@@ -598,18 +652,20 @@ def _weights(params_ref):
     return (*_rows(params_ref, 4), params_ref[4, 0])
 
 
-def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
+def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles, ahead):
     """Writes `y`, and the gate's values if `refs` has `"gates"` (for the backward pass).
 
     With `"term0"` and `"term1"` in `refs` (`residual_block`), each frame of `x` is
     first made from them and written, as the block reads it."""
     if tiles != 1:  # `_launch` gives the forward pass one tile a program.
         raise ValueError(f"The forward kernel runs one pixel tile a program, not {tiles}.")
-    x_ref = refs["x"]
-    tile = _Tile(spec, pixels, num_pixels, x_ref.shape[-1], pl.program_id(1) * pixels)
+    tile = _Tile(spec, pixels, num_pixels, refs["x"].shape[-1], pl.program_id(1) * pixels)
     scale, tap_previous, tap_same, tap_next, bias = _weights(refs["params"])
     zeros = jnp.zeros(tile.shape, jnp.float32)
-    load = _residual_loader(refs, tile) if "term0" in refs else functools.partial(tile.load, x_ref)
+    residual = "term0" in refs
+    names = ("term0", "term1") if residual else ("x",)
+    loads = _FrameLoads(tile, {name: refs[name] for name in names}, ahead)
+    load = _residual_loader(refs, tile, loads) if residual else functools.partial(loads.take, "x")
     frames = {}
 
     def frame(t):
@@ -621,6 +677,7 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
         return frames[index]
 
     for t in range(spec.num_frames):
+        loads.issue(t + 1)  # Before this step's stores.
         frame(t)  # In frame order, so that a residual block writes `x` in order too.
         gate = None
         if spec.gate:
@@ -633,14 +690,14 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles):
         tile.store(refs["y"], t, _output(tile, frame, t, scale, gate))
 
 
-def _residual_loader(refs, tile):
-    """Frame `t` of `x` made from `residual_block`'s two terms, written to `refs["x"]`
-    and returned as written (rounded to its dtype)."""
+def _residual_loader(refs, tile, loads):
+    """Frame `t` of `x` made from `residual_block`'s two terms (`_FrameLoads`), written to
+    `refs["x"]` and returned as written (rounded to its dtype)."""
     scale0, shift0, scale1, shift1 = _rows(refs["affine"], 4)
 
     def load(t):
-        total = tile.load(refs["term0"], t) * scale0 + shift0
-        total = total + tile.load(refs["term1"], t) * scale1 + shift1
+        total = loads.take("term0", t) * scale0 + shift0
+        total = total + loads.take("term1", t) * scale1 + shift1
         x = jnp.maximum(total, 0.0).astype(refs["x"].dtype)
         tile.store(refs["x"], t, x)
         return x.astype(jnp.float32)
@@ -670,7 +727,7 @@ def _gate_logits(previous, current, following, tap_previous, tap_same, tap_next)
     )
 
 
-def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
+def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles, ahead):
     """Writes `dx`, the weights' partial sums if `refs` has `"partials"`, and the block's
     output again if it has `"y"` (`x` and the gate's values are in `refs` where the block
     needs them). With `"x_cotangent"`, `dx` is `(dx + x_cotangent) * (x > 0)`, the
@@ -683,7 +740,7 @@ def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
 
     def tile_backward(index, sums):
         tile = _Tile(spec, pixels, num_pixels, channels, block_start, tiles, index)
-        return _backward_tile(tile, refs, weights, sums)
+        return _backward_tile(tile, refs, weights, sums, ahead)
 
     # Scale, the three taps, then the bias, summed per pixel and channel: each tile adds
     # its pixels' terms, and the pixels are reduced once at the end.
@@ -697,10 +754,12 @@ def _backward_kernel(refs, *, spec, pixels, num_pixels, tiles):
         partials_ref[GRAD_ROWS - 1] = jnp.zeros((channels,), jnp.float32) + jnp.sum(sums[-1])
 
 
-def _backward_tile(tile, refs, weights, sums):
+def _backward_tile(tile, refs, weights, sums, ahead):
     """Writes one tile's `dx` (and `y`, if asked) and returns `sums` with its
     weight-gradient terms added."""
     spec = tile.spec
+    names = [name for name in ("x", "dy", "gates", "x_cotangent") if name in refs]
+    loads = _FrameLoads(tile, {name: refs[name] for name in names}, ahead)
     scale, tap_previous, tap_same, tap_next, _ = weights
     zeros = jnp.zeros(tile.shape, jnp.float32)
     num_frames = spec.num_frames
@@ -715,14 +774,14 @@ def _backward_tile(tile, refs, weights, sums):
         index = tile.neighbour(t)
         if index is None:
             return zeros
-        return cached("x", index, lambda: tile.load(refs["x"], index))
+        return cached("x", index, lambda: loads.take("x", index))
 
     def upstream(t):
-        return cached("dy", t, lambda: tile.load(refs["dy"], t))
+        return cached("dy", t, lambda: loads.take("dy", t))
 
     def gate(t):
         """`s = sigmoid(-u)` at frame `t`, `(pixels, 1)`, as the forward pass wrote it."""
-        return cached("s", t, lambda: tile.load(refs["gates"], t))
+        return cached("s", t, lambda: loads.take("gates", t))
 
     def logits_grad(t):
         """dL/du at frame `t`: -s (1 - s) sum_c dy x, `(pixels, 1)`."""
@@ -739,6 +798,7 @@ def _backward_tile(tile, refs, weights, sums):
 
     sums = list(sums)
     for t in range(num_frames):
+        loads.issue(t + 1)  # Before this step's stores.
         dx = zeros
         if spec.shift:
             from_previous = sum((upstream(r) for r in readers(t, -1)), zeros)
@@ -757,7 +817,7 @@ def _backward_tile(tile, refs, weights, sums):
             sums[3] += du * frame(t + 1)
             sums[4] += du
         if "x_cotangent" in refs:
-            dx = jnp.where(frame(t) > 0, dx + tile.load(refs["x_cotangent"], t), 0.0)
+            dx = jnp.where(frame(t) > 0, dx + loads.take("x_cotangent", t), 0.0)
         tile.store(refs["dx"], t, dx)
         if "y" in refs:
             tile.store(refs["y"], t, _output(tile, frame, t, scale, gate(t) if spec.gate else None))

@@ -96,7 +96,7 @@ class FusedKernelParityTest(TestCase):
         for got, want in zip(fused, reference, strict=True):
             self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
 
-    def test_each_pass_takes_its_own_pipeline_stages(self):
+    def test_each_pass_takes_its_own_pipeline_stages_and_loads_ahead(self):
         from keras_stw.kernels import pallas_temporal_block
 
         shape = (2, 4, 3, 3, 8)
@@ -105,17 +105,46 @@ class FusedKernelParityTest(TestCase):
         spy = mock.patch.object(
             pallas_temporal_block, "_compiled", wraps=pallas_temporal_block._compiled
         )
-        with mock.patch.dict(os.environ, {"KERAS_STW_KERNEL_BACKWARD_NUM_STAGES": "3"}):
-            with spy as compiled:
-                self._outputs_and_gradients(layer, frames, upstream, "interpret")
-        # `_compiled(kernel, ..., tiling)`: the tiling ends with the stages.
-        stages = {call.args[0].__name__: call.args[-1][-1] for call in compiled.call_args_list}
-        self.assertEqual(stages, {"_forward_kernel": 1, "_backward_kernel": 3})
+        tuning = {
+            "KERAS_STW_KERNEL_BACKWARD_NUM_STAGES": "3",
+            "KERAS_STW_KERNEL_PREFETCH_FRAMES": "2",
+        }
+        with mock.patch.dict(os.environ, tuning), spy as compiled:
+            self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        # `_compiled(kernel, ..., tiling)`: the tiling ends with the stages and the frames
+        # whose loads a step issues ahead.
+        settings = {call.args[0].__name__: call.args[-1][3:] for call in compiled.call_args_list}
+        self.assertEqual(settings, {"_forward_kernel": (1, 2), "_backward_kernel": (3, 1)})
 
-    @parameterized.named_parameters(("256", 256, 8, 8), ("512", 512, 2, 8), ("1024", 1024, 1, 4))
-    def test_wider_frames_take_smaller_backward_tiles(self, channels, pixels, warps):
-        # The forward pass keeps 2048 elements and 4 warps; the backward pass takes the
-        # tile measured fastest at that ResNet-50 stage (`backward_tiling`).
+    @parameterized.named_parameters(
+        (f"{name}_{ahead}", layer_class, kwargs, ahead)
+        for name, layer_class, kwargs in BLOCKS[:2] + BLOCKS[-1:]
+        for ahead in (1, 5)
+    )
+    def test_loads_issued_frames_ahead_match_the_reference(self, layer_class, kwargs, ahead):
+        # 5 frames ahead reaches past the clip's last frame from its first.
+        tuning = {
+            "KERAS_STW_KERNEL_PREFETCH_FRAMES": str(ahead),
+            "KERAS_STW_KERNEL_BACKWARD_PREFETCH_FRAMES": str(ahead),
+        }
+        shape = (2, 4, 3, 5, 8)
+        layer = _random_layer(layer_class, kwargs, shape, seed=15)
+        frames, upstream = _frames(shape, seed=16), _frames(shape, seed=17)
+        with mock.patch.dict(os.environ, tuning):
+            fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
+        for got, want in zip(fused, reference, strict=True):
+            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+
+    @parameterized.named_parameters(
+        ("256", 256, 8, 8, 1),
+        ("512", 512, 2, 8, 2),
+        ("1024", 1024, 1, 4, 2),
+        ("2048", 2048, 1, 4, 0),
+    )
+    def test_wider_frames_take_smaller_backward_tiles(self, channels, pixels, warps, ahead):
+        # The forward pass keeps 2048 elements, 4 warps and one frame ahead; the backward
+        # pass takes the tile measured fastest at that ResNet-50 stage (`backward_tiling`).
         import jax
 
         from keras_stw.kernels import pallas_temporal_block
@@ -131,11 +160,11 @@ class FusedKernelParityTest(TestCase):
                 lambda x: pallas_temporal_block.temporal_block(x, *weights, spec, True), x
             )
             pullback(y)
-        # `_compiled(kernel, ..., tiling)`: the tiling starts with pixels, tiles and warps.
-        tilings = {call.args[0].__name__: call.args[-1] for call in compiled.call_args_list}
+        # `_compiled(kernel, ..., tiling)`: `(pixels, tiles, warps, stages, ahead)`.
+        tilings = {call.args[0].__name__: call.args[-1][::2] for call in compiled.call_args_list}
         forward_pixels = min(16, 2048 // channels)
-        self.assertEqual(tilings["_forward_kernel"][::2], (forward_pixels, 4))
-        self.assertEqual(tilings["_backward_kernel"][::2], (pixels, warps))
+        self.assertEqual(tilings["_forward_kernel"], (forward_pixels, 4, 1))
+        self.assertEqual(tilings["_backward_kernel"], (pixels, warps, ahead))
 
     @parameterized.named_parameters(
         ("stw", layers.STWBlock, {}, 2),

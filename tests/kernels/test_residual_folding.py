@@ -226,6 +226,39 @@ class ResidualFoldingParityTest(TestCase):
         self.assertLen(frame_sized_activations("off"), 4)
         self.assertLen(frame_sized_activations("on"), 3)
 
+    def test_the_trio_issues_no_loads_ahead_by_default(self):
+        # Timed slower forward and not timed backward (`RESIDUAL_PREFETCH_FRAMES`).
+        from keras_stw.kernels import pallas_temporal_block
+
+        shape = (2, 4, 3, 5, 64)
+        model = _trio(layers.STWBlock, {}, shape, (True, True), seed=24)
+        terms, upstream = _terms(shape, seed=25), _terms(shape, seed=26)
+        spy = mock.patch.object(
+            pallas_temporal_block, "_compiled", wraps=pallas_temporal_block._compiled
+        )
+        with spy as compiled:
+            _outputs_and_gradients(model, terms, upstream, "interpret", training=True)
+        # `_compiled(kernel, ..., tiling)`: the tiling ends with the frames whose loads a
+        # step issues ahead.
+        aheads = {call.args[0].__name__: call.args[-1][-1] for call in compiled.call_args_list}
+        self.assertEqual(aheads, {"_forward_kernel": 0, "_backward_kernel": 0})
+
+    @parameterized.named_parameters(("inference", False), ("training", True))
+    def test_loads_issued_frames_ahead_match_the_layers(self, training):
+        # The trio's forward kernel reads two terms a frame and its backward kernel also
+        # the gradient reaching `x`; 3 frames ahead reaches past the clip's last frame.
+        tuning = {
+            "KERAS_STW_KERNEL_PREFETCH_FRAMES": "2",
+            "KERAS_STW_KERNEL_BACKWARD_PREFETCH_FRAMES": "3",
+        }
+        shape = (2, 4, 3, 5, 64)
+        model = _trio(layers.STWBlock, {}, shape, (True, True), seed=21)
+        terms, upstream = _terms(shape, seed=22), _terms(shape, seed=23)
+        with mock.patch.dict(os.environ, tuning):
+            folded = _outputs_and_gradients(model, terms, upstream, "interpret", training)
+        reference = _outputs_and_gradients(model, terms, upstream, "off", training)
+        _assert_close_to_layers(self, folded, reference)
+
     def test_bfloat16_outputs_match_float32(self):
         shape = (2, 4, 3, 3, 64)
         model = _trio(layers.STWBlock, {}, shape, (True, True), seed=3, dtype="bfloat16")
