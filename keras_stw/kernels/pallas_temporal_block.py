@@ -610,7 +610,7 @@ class _Tile:
 
 
 class _FrameLoads:
-    """A tile's frame loads, each issued `ahead` frames before a step reads it.
+    """A tile's frame loads, each issued `ahead` frames before the step that reads it.
 
     A program walks its frames in order, storing as it goes. Issued where its value is
     first read, each frame's load would come after the previous frame's stores in the
@@ -621,25 +621,33 @@ class _FrameLoads:
         tile: `_Tile`.
         refs: dict of the frame-shaped (or gate-shaped) refs to read, by name.
         ahead: int. Frames beyond the ones a step reads whose loads it issues.
+        reads: dict. For each name, how many frames past its own the step of frame `t`
+            reads (1 where it needs the next frame, as a gate or a shift does); 1 if
+            left out.
     """
 
-    def __init__(self, tile, refs, ahead):
+    def __init__(self, tile, refs, ahead, reads=None):
         self.tile, self.refs, self.ahead = tile, refs, ahead
+        self.reads = reads or {}
         self.issued = {}
-        self.next_frame = 0
+        self.next_frame = dict.fromkeys(refs, 0)
 
-    def issue(self, last):
-        """Issues the loads of every frame up to `last` plus `ahead` not issued yet."""
-        stop = min(last + self.ahead + 1, self.tile.spec.num_frames)
-        for t in range(self.next_frame, stop):
-            for name, ref in self.refs.items():
-                self.issued[name, t] = self.tile.load(ref, t)
-        self.next_frame = max(self.next_frame, stop)
+    def issue(self, step):
+        """Issues the loads of the frames the step of frame `step` reads, and of `ahead`
+        frames more, not issued yet."""
+        for name in self.refs:
+            self._issue(name, step + self.reads.get(name, 1) + self.ahead)
 
     def take(self, name, t):
         """Frame `t` of `name` as float32 (read once: the caller keeps it)."""
-        self.issue(t)
+        self._issue(name, t)
         return self.issued.pop((name, t)).astype(jnp.float32)
+
+    def _issue(self, name, last):
+        stop = min(last + 1, self.tile.spec.num_frames)
+        for t in range(self.next_frame[name], stop):
+            self.issued[name, t] = self.tile.load(self.refs[name], t)
+        self.next_frame[name] = max(self.next_frame[name], stop)
 
 
 def _rows(ref, count):
@@ -677,7 +685,7 @@ def _forward_kernel(refs, *, spec, pixels, num_pixels, tiles, ahead):
         return frames[index]
 
     for t in range(spec.num_frames):
-        loads.issue(t + 1)  # Before this step's stores.
+        loads.issue(t)  # Before this step's stores.
         frame(t)  # In frame order, so that a residual block writes `x` in order too.
         gate = None
         if spec.gate:
@@ -759,7 +767,8 @@ def _backward_tile(tile, refs, weights, sums, ahead):
     weight-gradient terms added."""
     spec = tile.spec
     names = [name for name in ("x", "dy", "gates", "x_cotangent") if name in refs]
-    loads = _FrameLoads(tile, {name: refs[name] for name in names}, ahead)
+    # Frame `t`'s step reads the next frame's `x`, `dy` and gate, and its own cotangent.
+    loads = _FrameLoads(tile, {name: refs[name] for name in names}, ahead, {"x_cotangent": 0})
     scale, tap_previous, tap_same, tap_next, _ = weights
     zeros = jnp.zeros(tile.shape, jnp.float32)
     num_frames = spec.num_frames
@@ -798,7 +807,7 @@ def _backward_tile(tile, refs, weights, sums, ahead):
 
     sums = list(sums)
     for t in range(num_frames):
-        loads.issue(t + 1)  # Before this step's stores.
+        loads.issue(t)  # Before this step's stores.
         dx = zeros
         if spec.shift:
             from_previous = sum((upstream(r) for r in readers(t, -1)), zeros)
