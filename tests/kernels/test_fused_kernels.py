@@ -59,6 +59,17 @@ class FusedKernelParityTest(TestCase):
             gradients = self.layer_gradients(layer, frames, upstream)
         return [outputs, *gradients]
 
+    def _assert_tuned_kernel_matches(self, layer_class, kwargs, shape, tuning, seed):
+        """The kernel with the tuning variables `tuning` gives the reference's output and
+        gradients."""
+        layer = _random_layer(layer_class, kwargs, shape, seed=seed)
+        frames, upstream = _frames(shape, seed=seed + 1), _frames(shape, seed=seed + 2)
+        with mock.patch.dict(os.environ, tuning):
+            fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
+        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
+        for got, want in zip(fused, reference, strict=True):
+            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+
     @parameterized.named_parameters(
         (f"{name}_{i}", layer_class, kwargs, shape)
         for name, layer_class, kwargs in BLOCKS
@@ -87,14 +98,7 @@ class FusedKernelParityTest(TestCase):
             "KERAS_STW_KERNEL_BACKWARD_TILE_ELEMENTS": "16",
             "KERAS_STW_KERNEL_BACKWARD_PROGRAMS_PER_CLIP": "2",
         }
-        shape = (2, 3, 3, 5, 8)
-        layer = _random_layer(layer_class, kwargs, shape, seed=9)
-        frames, upstream = _frames(shape, seed=10), _frames(shape, seed=11)
-        with mock.patch.dict(os.environ, tuning):
-            fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
-        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
-        for got, want in zip(fused, reference, strict=True):
-            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+        self._assert_tuned_kernel_matches(layer_class, kwargs, (2, 3, 3, 5, 8), tuning, seed=9)
 
     def test_each_pass_takes_its_own_pipeline_stages_and_loads_ahead(self):
         from keras_stw.kernels import pallas_temporal_block
@@ -127,14 +131,7 @@ class FusedKernelParityTest(TestCase):
             "KERAS_STW_KERNEL_PREFETCH_FRAMES": str(ahead),
             "KERAS_STW_KERNEL_BACKWARD_PREFETCH_FRAMES": str(ahead),
         }
-        shape = (2, 4, 3, 5, 8)
-        layer = _random_layer(layer_class, kwargs, shape, seed=15)
-        frames, upstream = _frames(shape, seed=16), _frames(shape, seed=17)
-        with mock.patch.dict(os.environ, tuning):
-            fused = self._outputs_and_gradients(layer, frames, upstream, "interpret")
-        reference = self._outputs_and_gradients(layer, frames, upstream, "off")
-        for got, want in zip(fused, reference, strict=True):
-            self.assertAllClose(got, want, atol=1e-5, rtol=1e-5)
+        self._assert_tuned_kernel_matches(layer_class, kwargs, (2, 4, 3, 5, 8), tuning, seed=15)
 
     @parameterized.named_parameters(
         ("256", 256, 8, 8, 1),
